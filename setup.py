@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.5",
     "constriction>=0.4",
     "matplotlib>=3.8",
+    "importlib_resources",  # tensorflow-datasets needs it to download
 ]
 
 EXTRAS_REQUIRE = {

@@ -1,0 +1,162 @@
+"""Where the raw images and labels come from: local files, TFDS, scikit-learn.
+
+Each reader returns the train and test splits as stored (raw pixel values,
+integer labels) in the source's own order. Scaling and the training order are
+the registry's business (:mod:`tfmdl.data.registry`).
+
+MNIST and Fashion-MNIST are read from the four standard IDX ``.gz`` files, or
+Keras's ``mnist.npz``, when found locally; otherwise from TFDS, which needs a
+network the first time.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from tfmdl.data.idx import read_idx
+
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+# Local copies tried after ``data_dir`` and ``data_dir/<name>``, in order: a
+# folder holding the four IDX files, or (ending in ``.npz``) a Keras archive
+# with keys x_train, y_train, x_test, y_test.
+LOCAL_SOURCES = {
+    "mnist": ("~/.keras/datasets/mnist.npz",),
+    "fashion_mnist": (
+        "/usr/share/datasets/fashion-mnist",  # Debian's dataset-fashion-mnist
+        "~/.keras/datasets/fashion-mnist",
+    ),
+}
+
+# Examples per batch when turning a TFDS split into arrays.
+_TFDS_BATCH = 10_000
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Splits:
+  """Train and test arrays, and where they were read from."""
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  source: str
+
+
+def local_candidates(name: str, data_dir: str | None) -> list[str]:
+  """The local paths tried for ``name``, in order."""
+  candidates = []
+  if data_dir is not None:
+    candidates += [data_dir, os.path.join(data_dir, name)]
+  candidates += [os.path.expanduser(p) for p in LOCAL_SOURCES.get(name, ())]
+  return candidates
+
+
+def read_local(name: str, data_dir: str | None) -> Splits | None:
+  """Reads ``name`` from the first local copy found, or returns None.
+
+  A folder counts when it holds all four IDX files; whatever it holds is read
+  as ``name``.
+  """
+  for path in local_candidates(name, data_dir):
+    if path.endswith(".npz"):
+      if os.path.isfile(path):
+        return read_npz(path)
+    elif all(os.path.isfile(os.path.join(path, f)) for f in IDX_FILES):
+      return read_idx_folder(path)
+  return None
+
+
+def read_idx_folder(folder: str) -> Splits:
+  """Reads the four standard IDX ``.gz`` files of ``folder``.
+
+  Raises:
+    ValueError: if a file is invalid, or images and labels differ in count.
+  """
+  paths = [os.path.join(folder, f) for f in IDX_FILES]
+  x_train, y_train, x_test, y_test = (read_idx(p) for p in paths)
+  for images, labels, images_path, labels_path in (
+      (x_train, y_train, paths[0], paths[1]),
+      (x_test, y_test, paths[2], paths[3])):
+    if labels.ndim != 1 or len(images) != len(labels):
+      raise ValueError(
+          f"{images_path} holds {len(images)} images but {labels_path} holds "
+          f"labels of shape {labels.shape}")
+  return Splits(x_train, y_train, x_test, y_test, source=folder)
+
+
+def read_npz(path: str) -> Splits:
+  """Reads a Keras-style ``.npz`` with keys x_train, y_train, x_test, y_test.
+
+  Raises:
+    ValueError: if a key is missing.
+  """
+  keys = ("x_train", "y_train", "x_test", "y_test")
+  with np.load(path, allow_pickle=False) as archive:
+    missing = [k for k in keys if k not in archive]
+    if missing:
+      raise ValueError(f"{path}: missing arrays {missing}")
+    arrays = [archive[k] for k in keys]
+  return Splits(*arrays, source=path)
+
+
+def read_tfds(name: str, data_dir: str | None) -> Splits:
+  """Reads the train and test splits of TFDS data set ``name``.
+
+  Raises:
+    ValueError: if TFDS cannot provide the data (typically: no network to
+      download it), naming the local alternatives.
+  """
+  # Imported here: TFDS imports TensorFlow, which ``import tfmdl.data`` avoids.
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    splits = tfds.load(name, split=["train", "test"], data_dir=data_dir,
+                       as_supervised=True)
+  except Exception as err:  # pylint: disable=broad-except
+    raise ValueError(_download_error(name, data_dir, err)) from err
+  # Batched in pieces, not with batch_size=-1: that asks tf.data for one batch
+  # of sys.maxsize examples when the split sizes are unknown (as under
+  # tfds.testing.mock_data), which aborts the process.
+  arrays = []
+  for split in splits:
+    batches = list(tfds.as_numpy(split.batch(_TFDS_BATCH)))
+    if not batches:
+      raise ValueError(f"tfds:{name}: a split is empty")
+    arrays += [np.concatenate([b[0] for b in batches]),
+               np.concatenate([b[1] for b in batches])]
+  return Splits(*arrays, source=f"tfds:{name}")
+
+
+def _download_error(name: str, data_dir: str | None, err: Exception) -> str:
+  """The one-line message for a TFDS failure, naming what works offline."""
+  cause = str(err).splitlines()[0] if str(err) else ""
+  message = (f"could not download {name} with TFDS "
+             f"({type(err).__name__}: {cause}); offline, ")
+  if name in LOCAL_SOURCES:
+    where = data_dir if data_dir is not None else "DIR"
+    message += (f"put the four IDX files ({', '.join(IDX_FILES)}) in "
+                f"--data_dir {where} or in {os.path.join(where, name)}, or "
+                f"provide {' or '.join(LOCAL_SOURCES[name])}, ")
+  else:
+    message += f"pass --data_dir to a folder where TFDS has prepared {name}, "
+  return message + "or use the 'digits' data set"
+
+
+def read_digits() -> Splits:
+  """scikit-learn's bundled 8x8 digits (values 0..16), with a fixed split.
+
+  Samples whose index is a multiple of 5 form the test set (360), the others
+  the training set (1437); the split is agreed in advance, not drawn.
+  """
+  # Imported here: scikit-learn is slow to import and only digits needs it.
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  digits = datasets.load_digits()
+  is_test = np.arange(len(digits.target)) % 5 == 0
+  return Splits(digits.images[~is_test], digits.target[~is_test],
+                digits.images[is_test], digits.target[is_test],
+                source="sklearn")

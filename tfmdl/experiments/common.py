@@ -1,0 +1,88 @@
+"""What every experiment shares: data, model and training config from a
+ConfigDict, and a workdir that refuses to mix runs.
+
+A workdir holds ``config.json`` (the full config and the data's fingerprint),
+per-part files written as each part finishes, ``results.json`` at the end and
+TensorBoard event files under ``tb/``. Rerunning into the same workdir resumes;
+a run whose config or data differ from the workdir's is refused.
+"""
+
+import dataclasses
+import os
+
+import ml_collections
+import tensorflow as tf
+
+from tfmdl import data
+from tfmdl import models
+from tfmdl import results
+from tfmdl import training
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
+  """The data set named by ``config.dataset``, ordered by ``config.data_seed``."""
+  return data.load(
+      config.dataset, seed=config.data_seed, data_dir=config.data_dir,
+      random_labels=config.random_labels,
+      random_labels_seed=config.random_labels_seed,
+      num_train=config.num_train, num_test=config.num_test)
+
+
+def model_fn(config: ml_collections.ConfigDict, dataset: data.Dataset,
+             **overrides):
+  """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``."""
+  options = dict(config.model_options.to_dict(), **overrides)
+  return lambda seed: models.build(config.model, dataset.input_shape,
+                                   dataset.num_classes, seed=seed, **options)
+
+
+def train_config(config: ml_collections.ConfigDict,
+                 **overrides) -> training.TrainConfig:
+  """A :class:`TrainConfig` from ``config.train``; unknown fields refused."""
+  fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+  values = dict(config.train.to_dict(), **overrides)
+  unknown = sorted(set(values) - fields)
+  if unknown:
+    raise ValueError(f"unknown train field(s) {unknown}; known: "
+                     f"{sorted(fields)}")
+  return training.TrainConfig(**values)
+
+
+def make_deterministic() -> None:
+  """Same seed, same machine, same bits: Bob must replay Alice's training."""
+  tf.config.experimental.enable_op_determinism()
+
+
+class Workdir:
+  """A run's folder: checks that it is writable and that it holds this run."""
+
+  def __init__(self, path: str, config: ml_collections.ConfigDict,
+               fingerprint: str):
+    self.path = path
+    self._identity = {"config": config.to_dict(), "data_fingerprint": fingerprint}
+    try:
+      os.makedirs(path, exist_ok=True)
+    except OSError as e:
+      raise ValueError(f"cannot create workdir {path}: {e.strerror}") from e
+    if not os.access(path, os.W_OK):
+      raise ValueError(f"workdir {path} is not writable")
+    saved_path = self.file("config.json")
+    if os.path.exists(saved_path):
+      saved = results.read_json(saved_path)
+      mine = results.json_round_trip(self._identity)
+      if saved != mine:
+        diff = sorted(k for k in set(saved["config"]) | set(mine["config"])
+                      if saved["config"].get(k) != mine["config"].get(k))
+        what = (f"config fields {diff}" if diff else "data order/fingerprint")
+        raise ValueError(f"workdir {path} holds another run (different "
+                         f"{what}); use a new --workdir")
+    else:
+      results.write_json(saved_path, self._identity)
+
+  def file(self, *parts: str) -> str:
+    return os.path.join(self.path, *parts)
+
+  @property
+  def tensorboard_dir(self) -> str:
+    return self.file("tb")
+

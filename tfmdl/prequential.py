@@ -1,0 +1,328 @@
+"""The prequential (online) code: paper section 3.4, Algorithm 2, Definition 3.
+
+Alice and Bob agree on timesteps ``t_1 < t_2 < ... < t_S = n``, a model-building
+function, a training procedure and a seed. The first ``t_1`` labels are sent
+with the uniform code. For every next block ``[t_k, t_{k+1})`` both train a
+fresh model, seeded with the block's seed, on the prefix ``[0, t_k)`` only --
+early-stopped on a validation split carved out of that prefix -- and Alice
+encodes the block's labels with that model: ``sum -log2 p(y | x)`` bits. Bob
+decodes them with the same model, since everything it depends on (prefix,
+seeds, hyperparameters) he already has. No weight is ever transmitted.
+
+The block being encoded never influences its own model: it is not trained on,
+not validated on, and the per-epoch log-probabilities recorded on it (for the
+self-switch code) are read after each epoch without feeding back.
+
+Example::
+
+    from tfmdl import data, models, prequential
+    ds = data.load("digits")
+    result = prequential.prequential_code(
+        lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
+                                  seed=seed),
+        ds.x_train, ds.y_train, ds.num_classes)
+    print(result.codelength_bits, result.compression_ratio)
+"""
+
+import dataclasses
+import math
+import time
+from typing import Callable, Optional, Sequence
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfmdl import training
+from tfmdl.codes import units
+from tfmdl.codes.uniform import uniform_bits
+from tfmdl.data import validate_labelled_arrays
+
+ModelFn = Callable[[int], object]
+
+
+def default_timesteps(n: int, first: int = 10) -> tuple:
+  """The paper's schedule: ``first, 2*first, 4*first, ...`` below n, then n.
+
+  >>> default_timesteps(100)
+  (10, 20, 40, 80, 100)
+  """
+  if n < 1:
+    raise ValueError(f"need at least one sample, got n={n}")
+  if first < 1:
+    raise ValueError(f"the first block needs at least one sample, got {first}")
+  steps = []
+  t = first
+  while t < n:
+    steps.append(t)
+    t *= 2
+  steps.append(n)
+  return tuple(steps)
+
+
+def check_timesteps(timesteps: Sequence[int], n: int) -> tuple:
+  """Validate a custom schedule: strictly increasing integers in [1, n].
+
+  The last timestep must be ``n`` (every label is sent); a schedule ending
+  early is refused rather than silently extended.
+  """
+  steps = tuple(int(t) for t in timesteps)
+  if any(t != s for t, s in zip(timesteps, steps)):
+    raise ValueError(f"timesteps must be integers, got {list(timesteps)}")
+  if not steps:
+    raise ValueError("timesteps must not be empty")
+  if steps[0] < 1:
+    raise ValueError(f"the first timestep must be >= 1, got {steps[0]}")
+  if any(b <= a for a, b in zip(steps, steps[1:])):
+    raise ValueError(f"timesteps must be strictly increasing, got {steps}")
+  if steps[-1] != n:
+    raise ValueError(
+        f"the last timestep must be n={n} (all labels sent), got {steps[-1]}")
+  return steps
+
+
+@dataclasses.dataclass(frozen=True)
+class PrequentialConfig:
+  """What Alice and Bob agree on besides the model.
+
+  Attributes:
+    timesteps: block boundaries; None for :func:`default_timesteps`.
+    first_block: size of the uniform-coded first block of the default schedule.
+    val_fraction: share of each prefix held out for early stopping (the last
+      samples of the prefix; at least one when the prefix has two or more).
+    seed: base seed; block k trains with seed ``block_seed(seed, k)``.
+    train: training hyperparameters.
+    record_epoch_bits: record the block's per-sample bits after every epoch
+      (needed by the self-switch code; costs one forward pass per epoch).
+    final_model: also train a model on all n samples (for test accuracy).
+  """
+  timesteps: Optional[tuple] = None
+  first_block: int = 10
+  val_fraction: float = 0.1
+  seed: int = 0
+  train: training.TrainConfig = training.TrainConfig()
+  record_epoch_bits: bool = True
+  final_model: bool = True
+
+  def __post_init__(self):
+    if not 0.0 <= self.val_fraction < 1.0:
+      raise ValueError(
+          f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockResult:
+  """One block ``[start, end)`` of the prequential code.
+
+  ``per_sample_bits`` are the bits of each label of the block under the model
+  that encoded it; ``epoch_bits[e]`` the same under the model after e epochs
+  (row 0: untrained), shape (epochs_trained + 1, end - start), or None.
+  """
+  index: int
+  start: int
+  end: int
+  bits: float
+  accuracy: float
+  epochs_trained: int
+  best_epoch: int
+  train_size: int
+  val_size: int
+  seed: int
+  wall_s: float
+  per_sample_bits: np.ndarray
+  epoch_bits: Optional[np.ndarray] = None
+
+  @property
+  def size(self) -> int:
+    return self.end - self.start
+
+  @property
+  def bits_per_sample(self) -> float:
+    return self.bits / self.size
+
+  def summary(self) -> dict:
+    """The JSON-friendly part (arrays are stored separately)."""
+    return {
+        "index": self.index, "start": self.start, "end": self.end,
+        "bits": self.bits, "bits_per_sample": self.bits_per_sample,
+        "accuracy": self.accuracy, "epochs_trained": self.epochs_trained,
+        "best_epoch": self.best_epoch, "train_size": self.train_size,
+        "val_size": self.val_size, "seed": self.seed, "wall_s": self.wall_s,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PrequentialResult:
+  """The prequential codelength and its per-block breakdown."""
+  n: int
+  num_classes: int
+  timesteps: tuple
+  blocks: tuple  # of BlockResult, the uniform first block included
+  test_accuracy: Optional[float]
+  wall_s: float
+  final_model_wall_s: float
+
+  @property
+  def codelength_bits(self) -> float:
+    return float(sum(b.bits for b in self.blocks))
+
+  @property
+  def uniform_bits(self) -> float:
+    return uniform_bits(self.n, self.num_classes)
+
+  @property
+  def compression_ratio(self) -> float:
+    return self.codelength_bits / self.uniform_bits
+
+  def per_sample_bits(self) -> np.ndarray:
+    """Bits of every label in transmission order (sums to the codelength)."""
+    return np.concatenate([b.per_sample_bits for b in self.blocks])
+
+
+def block_seed(seed: int, index: int) -> int:
+  """The agreed seed of block ``index`` (a fixed function of the base seed)."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def split_prefix(prefix_size: int, val_fraction: float) -> int:
+  """Number of prefix samples used for training; the rest validate."""
+  if prefix_size < 2 or val_fraction == 0.0:
+    return prefix_size
+  val = max(1, int(round(val_fraction * prefix_size)))
+  return prefix_size - val
+
+
+def uniform_block(index: int, start: int, end: int,
+                  num_classes: int) -> BlockResult:
+  """A block sent with the uniform code: log2 K bits per label."""
+  per_sample = np.full(end - start, math.log2(num_classes))
+  return BlockResult(index=index, start=start, end=end,
+                     bits=float(per_sample.sum()), accuracy=1.0 / num_classes,
+                     epochs_trained=0, best_epoch=0, train_size=0, val_size=0,
+                     seed=0, wall_s=0.0, per_sample_bits=per_sample)
+
+
+def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
+                 config: PrequentialConfig,
+                 strategy: tf.distribute.Strategy) -> BlockResult:
+  """Train on ``[0, start)`` and encode ``[start, end)``: one step of Alg. 2."""
+  began = time.perf_counter()
+  seed = block_seed(config.seed, index)
+  n_train = split_prefix(start, config.val_fraction)
+  block_x, block_y = x[start:end], y[start:end]
+  with strategy.scope():
+    model = model_fn(seed)
+  forward = training.make_forward(model)
+  eval_batch = config.train.eval_batch_size
+
+  def bits_on_block(m):
+    log_probs = training.predict_log_probs(m, block_x, eval_batch,
+                                           forward=forward)
+    return units.nats_to_bits(training.per_sample_nll_nats(log_probs, block_y))
+
+  epoch_bits = []
+  callback = ((lambda epoch, m: epoch_bits.append(bits_on_block(m)))
+              if config.record_epoch_bits else None)
+  result = training.train(
+      model, x[:n_train], y[:n_train], val_x=x[n_train:start],
+      val_y=y[n_train:start], config=config.train, seed=seed,
+      strategy=strategy, epoch_callback=callback)
+  log_probs = training.predict_log_probs(model, block_x, eval_batch,
+                                         forward=forward)
+  per_sample = units.nats_to_bits(
+      training.per_sample_nll_nats(log_probs, block_y))
+  return BlockResult(
+      index=index, start=start, end=end, bits=float(per_sample.sum()),
+      accuracy=float(np.mean(log_probs.argmax(1) == block_y)),
+      epochs_trained=result.epochs_trained, best_epoch=result.best_epoch,
+      train_size=n_train, val_size=start - n_train, seed=seed,
+      wall_s=time.perf_counter() - began, per_sample_bits=per_sample,
+      epoch_bits=np.stack(epoch_bits) if epoch_bits else None)
+
+
+def prequential_code(
+    model_fn: ModelFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    *,
+    config: PrequentialConfig = PrequentialConfig(),
+    x_test: Optional[np.ndarray] = None,
+    y_test: Optional[np.ndarray] = None,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    done_blocks: Sequence[BlockResult] = (),
+    block_callback: Optional[Callable[[BlockResult], None]] = None,
+) -> PrequentialResult:
+  """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
+
+  Args:
+    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model
+      that outputs logits; called once per block, under the strategy's scope.
+    x, y: inputs and integer labels, in the agreed transmission order.
+    num_classes: K.
+    config: schedule, validation split, seed and training hyperparameters.
+    x_test, y_test: optional test data for the final model's accuracy.
+    strategy: a ``tf.distribute`` strategy; the default one when None.
+    done_blocks: blocks already computed by an earlier, interrupted run with
+      the same config and data; they are kept and not recomputed.
+    block_callback: called with each newly finished block (to save it).
+
+  Returns:
+    A :class:`PrequentialResult`.
+  """
+  began = time.perf_counter()
+  validate_labelled_arrays(x, y, num_classes)
+  n = len(x)
+  timesteps = (default_timesteps(n, config.first_block)
+               if config.timesteps is None
+               else check_timesteps(config.timesteps, n))
+  strategy = strategy or tf.distribute.get_strategy()
+  bounds = list(zip((0,) + timesteps[:-1], timesteps))
+  done = {b.index: b for b in done_blocks}
+  blocks = []
+  for index, (start, end) in enumerate(bounds):
+    if index in done:
+      block = done[index]
+      if (block.start, block.end) != (start, end):
+        raise ValueError(f"saved block {index} covers [{block.start}, "
+                         f"{block.end}), the schedule says [{start}, {end})")
+    else:
+      block = (uniform_block(index, start, end, num_classes) if index == 0
+               else encode_block(model_fn, x, y, index, start, end, config,
+                                 strategy))
+      if block_callback is not None:
+        block_callback(block)
+    blocks.append(block)
+    logging.info(
+        "block %d/%d [%d, %d): %.1f bits, %.3f bits/sample, accuracy %.3f, "
+        "%d epochs, %.1fs", index + 1, len(bounds), start, end, block.bits,
+        block.bits_per_sample, block.accuracy, block.epochs_trained,
+        block.wall_s)
+  wall_s = time.perf_counter() - began
+
+  test_accuracy, final_wall_s = None, 0.0
+  if config.final_model and x_test is not None and y_test is not None:
+    final_began = time.perf_counter()
+    test_accuracy = final_model_accuracy(model_fn, x, y, x_test, y_test,
+                                         config, strategy, len(bounds))
+    final_wall_s = time.perf_counter() - final_began
+  return PrequentialResult(
+      n=n, num_classes=num_classes, timesteps=timesteps, blocks=tuple(blocks),
+      test_accuracy=test_accuracy, wall_s=wall_s,
+      final_model_wall_s=final_wall_s)
+
+
+def final_model_accuracy(model_fn, x, y, x_test, y_test,
+                         config: PrequentialConfig, strategy,
+                         index: int) -> float:
+  """Test accuracy of a model trained, like a block's, on all n samples."""
+  seed = block_seed(config.seed, index)
+  n_train = split_prefix(len(x), config.val_fraction)
+  with strategy.scope():
+    model = model_fn(seed)
+  training.train(model, x[:n_train], y[:n_train], val_x=x[n_train:],
+                 val_y=y[n_train:], config=config.train, seed=seed,
+                 strategy=strategy)
+  log_probs = training.predict_log_probs(model, x_test,
+                                         config.train.eval_batch_size)
+  return float(np.mean(log_probs.argmax(1) == np.asarray(y_test)))
