@@ -1,0 +1,230 @@
+"""The prequential code: exact uniform block, chain rule, honesty, API, binary."""
+
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmdl import data
+from tfmdl import models
+from tfmdl import prequential
+from tfmdl import training
+from tfmdl.keras_compat import keras3
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_TRAIN = training.TrainConfig(batch_size=32, max_epochs=8, patience=3,
+                                  learning_rate=3e-3, verbose=0)
+
+
+def _mlp_fn(ds, hidden=(64,)):
+  return lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
+                                   seed=seed, hidden_sizes=hidden)
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+  ds = data.load("digits", num_train=400)
+  config = prequential.PrequentialConfig(train=TINY_TRAIN)
+  result = prequential.prequential_code(
+      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes, config=config,
+      x_test=ds.x_test, y_test=ds.y_test)
+  return ds, config, result
+
+
+def test_default_timesteps_double_and_end_at_n():
+  assert prequential.default_timesteps(100) == (10, 20, 40, 80, 100)
+  assert prequential.default_timesteps(80) == (10, 20, 40, 80)
+  assert prequential.default_timesteps(60000)[-3:] == (20480, 40960, 60000)
+  assert prequential.default_timesteps(5) == (5,)
+  assert prequential.default_timesteps(100, first=8)[:3] == (8, 16, 32)
+
+
+@pytest.mark.parametrize("steps, message", [
+    ((10, 10, 100), "strictly increasing"),
+    ((20, 10, 100), "strictly increasing"),
+    ((10, 50, 120), "last timestep must be n=100"),
+    ((10, 50), "last timestep must be n=100"),
+    ((0, 100), "first timestep must be >= 1"),
+    ((), "must not be empty"),
+    ((10.5, 100), "integers"),
+])
+def test_bad_schedules_are_refused(steps, message):
+  with pytest.raises(ValueError, match=message):
+    prequential.check_timesteps(steps, 100)
+
+
+def test_first_block_costs_exactly_uniform(digits_run):
+  _, _, result = digits_run
+  first = result.blocks[0]
+  assert (first.start, first.end) == (0, 10)
+  assert first.bits == 10 * math.log2(10)
+  np.testing.assert_array_equal(first.per_sample_bits,
+                                np.full(10, math.log2(10)))
+
+
+def test_chain_rule_total_is_sum_of_blocks_and_of_samples(digits_run):
+  ds, _, result = digits_run
+  assert result.timesteps == (10, 20, 40, 80, 160, 320, 400)
+  assert [b.end for b in result.blocks] == list(result.timesteps)
+  assert result.codelength_bits == pytest.approx(
+      sum(b.bits for b in result.blocks), rel=1e-12)
+  per_sample = result.per_sample_bits()
+  assert per_sample.shape == (400,)
+  assert np.all(per_sample >= 0)
+  assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-9)
+  assert result.uniform_bits == pytest.approx(400 * math.log2(10))
+  assert result.compression_ratio == pytest.approx(
+      result.codelength_bits / result.uniform_bits)
+  # Real digits compress: well under the uniform code.
+  assert result.compression_ratio < 0.6
+  assert 0.5 < result.test_accuracy <= 1.0
+
+
+def test_blocks_record_epoch_bits_and_validation_from_prefix(digits_run):
+  _, _, result = digits_run
+  for block in result.blocks[1:]:
+    assert block.train_size + block.val_size == block.start
+    assert block.val_size >= 1
+    assert block.epoch_bits.shape == (block.epochs_trained + 1, block.size)
+    # The encoding model is the best epoch's: its row equals the code.
+    np.testing.assert_allclose(block.epoch_bits[block.best_epoch],
+                               block.per_sample_bits, rtol=1e-5, atol=1e-5)
+
+
+def test_the_encoded_block_never_influences_its_model(digits_run):
+  # Scramble the labels of the last block: every earlier block is unchanged,
+  # and the last block's training (epochs, stopping) is unchanged too.
+  ds, config, result = digits_run
+  last = result.blocks[-1]
+  y = np.array(ds.y_train)
+  y[last.start:] = (y[last.start:] + 3) % ds.num_classes
+  other = prequential.prequential_code(_mlp_fn(ds), ds.x_train, y,
+                                       ds.num_classes, config=config)
+  for a, b in zip(result.blocks[:-1], other.blocks[:-1]):
+    np.testing.assert_array_equal(a.per_sample_bits, b.per_sample_bits)
+  assert (other.blocks[-1].epochs_trained, other.blocks[-1].best_epoch) == (
+      last.epochs_trained, last.best_epoch)
+  assert other.blocks[-1].bits != last.bits
+
+
+def test_resuming_from_saved_blocks_gives_the_same_code(digits_run):
+  ds, config, result = digits_run
+  resumed = prequential.prequential_code(
+      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes, config=config,
+      done_blocks=result.blocks[:4])
+  assert resumed.codelength_bits == result.codelength_bits
+
+
+def test_random_labels_are_not_compressible():
+  ds = data.load("digits", num_train=400, random_labels=True)
+  result = prequential.prequential_code(
+      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes,
+      config=prequential.PrequentialConfig(train=TINY_TRAIN))
+  assert result.codelength_bits >= result.uniform_bits - 10
+
+
+def test_labels_that_are_a_function_of_inputs_compress_far():
+  ds = data.load("synthetic", num_train=1280, input_shape=(4, 4, 1))
+  result = prequential.prequential_code(
+      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes,
+      config=prequential.PrequentialConfig(train=TINY_TRAIN))
+  assert result.compression_ratio < 0.5
+
+
+def test_a_plain_keras3_model_works_through_the_public_api():
+  ds = data.load("digits", num_train=160)
+
+  def model_fn(seed):
+    init = keras3.initializers.GlorotUniform(seed=seed)
+    return keras3.Sequential([
+        keras3.Input(ds.input_shape), keras3.layers.Flatten(),
+        keras3.layers.Dense(32, activation="relu", kernel_initializer=init),
+        keras3.layers.Dense(ds.num_classes, kernel_initializer=init)])
+
+  result = prequential.prequential_code(
+      model_fn, ds.x_train, ds.y_train, ds.num_classes,
+      config=prequential.PrequentialConfig(timesteps=(10, 40, 160),
+                                           train=TINY_TRAIN),
+      x_test=ds.x_test, y_test=ds.y_test)
+  assert [b.end for b in result.blocks] == [10, 40, 160]
+  assert result.codelength_bits < result.uniform_bits
+  assert result.test_accuracy > 0.3
+
+
+def test_same_seed_same_bits():
+  ds = data.load("digits", num_train=80)
+  config = prequential.PrequentialConfig(train=TINY_TRAIN, seed=7)
+  a, b = (prequential.prequential_code(_mlp_fn(ds), ds.x_train, ds.y_train,
+                                       ds.num_classes, config=config)
+          for _ in range(2))
+  np.testing.assert_array_equal(a.per_sample_bits(), b.per_sample_bits())
+
+
+def test_bad_data_is_refused_before_training():
+  ds = data.load("digits", num_train=40)
+  y = np.array(ds.y_train)
+  y[3] = 10
+  with pytest.raises(ValueError, match="label"):
+    prequential.prequential_code(_mlp_fn(ds), ds.x_train, y, 10)
+
+
+def _event_tags(logdir):
+  tags = set()
+  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.add(value.tag)
+  return tags
+
+
+def _run_bin(args, cwd):
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO, "bin", "prequential")] + args,
+      capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_binary_end_to_end_writes_results_and_tensorboard(tmp_path):
+  workdir = str(tmp_path / "run")
+  args = [f"--workdir={workdir}", "--config.num_train=80",
+          "--config.model_options.hidden_sizes=(16,)",
+          "--config.train.max_epochs=2", "--config.train.verbose=0"]
+  proc = _run_bin(args, tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "kbits" in proc.stdout and "compression ratio" in proc.stdout
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "prequential" and record["n"] == 80
+  assert record["codelength_bits"] == pytest.approx(
+      sum(b["bits"] for b in record["blocks"]))
+  assert record["config"]["train"]["max_epochs"] == 2
+  assert "tensorflow" in record["versions"]
+  assert len(glob.glob(os.path.join(workdir, "blocks", "block_*.npz"))) == 4
+  tags = _event_tags(os.path.join(workdir, "tb"))
+  for tag in ("block_bits_per_sample", "cumulative_kbits",
+              "compression_ratio", "block_accuracy", "gap_to_uniform_kbits"):
+    assert f"prequential/{tag}" in tags
+  # Rerunning resumes (nothing left to train) and gives the same number;
+  # another config in the same workdir is refused with exit status 2.
+  again = _run_bin(args, tmp_path)
+  assert again.returncode == 0, again.stderr[-2000:]
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f)["codelength_bits"] == record["codelength_bits"]
+  other = _run_bin(args[:-1] + ["--config.train.max_epochs=3"], tmp_path)
+  assert other.returncode == 2
+  assert "holds another run" in other.stderr
+
+
+def test_binary_usage_errors_exit_2_without_results(tmp_path):
+  workdir = str(tmp_path / "bad")
+  proc = _run_bin([f"--workdir={workdir}", "--model=nosuchnet"], tmp_path)
+  assert proc.returncode == 2
+  assert "unknown model" in proc.stderr
+  assert not os.path.exists(os.path.join(workdir, "results.json"))
+  proc = _run_bin([f"--workdir={workdir}", "--dataset=imagenet"], tmp_path)
+  assert proc.returncode == 2 and "no config for dataset" in proc.stderr
