@@ -149,3 +149,20 @@ def test_bad_config_is_refused():
 def test_unknown_strategy_is_refused():
   with pytest.raises(ValueError, match="known: auto"):
     training.get_strategy("tpu")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda x, y: (x, np.where(np.arange(len(y)) == 3, 3, y)), "label"),
+    (lambda x, y: (x, y.astype(np.float32) + 0.5), "integer"),
+    (lambda x, y: (np.where(np.arange(len(x))[:, None] == 2, np.nan, x), y),
+     "NaN"),
+    (lambda x, y: (x[:10], y), "10 inputs but 32 labels"),
+    (lambda x, y: (x[:0], y[:0]), "empty"),
+])
+def test_bad_data_gets_a_one_line_error(change, message):
+  x, y = _blobs(32)
+  bad_x, bad_y = change(x, y)
+  with pytest.raises(ValueError, match=message) as info:
+    training.train(_mlp(tf_keras, seed=0), bad_x, bad_y, val_x=x[:0],
+                   val_y=y[:0], config=FAST)
+  assert "\n" not in str(info.value)

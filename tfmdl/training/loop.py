@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmdl import keras_compat
+from tfmdl.data import validate_labelled_arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,13 +209,19 @@ def train(model,
 
   Returns:
     A :class:`TrainResult`; the model holds the best epoch's weights.
+
+  Raises:
+    ValueError: on bad data (see
+      :func:`tfmdl.data.validate_labelled_arrays`), before any training.
   """
   start = time.perf_counter()
   strategy = strategy or tf.distribute.get_strategy()
   keras = keras_compat.keras_of(model)
+  num_classes = int(model.output_shape[-1])
+  validate_labelled_arrays(x, y, num_classes)
+  if len(val_x):
+    validate_labelled_arrays(val_x, val_y, num_classes)
   n = len(x)
-  if n == 0:
-    raise ValueError("cannot train on an empty data set")
   y = np.asarray(y, np.int32)
   val_y = np.asarray(val_y, np.int32)
   steps_per_epoch = math.ceil(n / config.batch_size)
