@@ -68,6 +68,7 @@ def _per_epoch_loop(ds, build, epochs, **train_options):
 def loop_vs_fit(ds, epochs):
   build = _mlp_fn(ds)
   loop = _per_epoch_loop(ds, build, epochs)
+  training.seed_everything(0)
   model = build(0)
   model.compile(tf_keras.optimizers.Adam(1e-3),
                 tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -210,6 +210,7 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
   seed = block_seed(config.seed, index)
   n_train = split_prefix(start, config.val_fraction)
   block_x, block_y = x[start:end], y[start:end]
+  training.seed_everything(seed)
   with strategy.scope():
     model = model_fn(seed)
   forward = training.make_forward(model)
@@ -318,6 +319,7 @@ def final_model_accuracy(model_fn, x, y, x_test, y_test,
   """Test accuracy of a model trained, like a block's, on all n samples."""
   seed = block_seed(config.seed, index)
   n_train = split_prefix(len(x), config.val_fraction)
+  training.seed_everything(seed)
   with strategy.scope():
     model = model_fn(seed)
   training.train(model, x[:n_train], y[:n_train], val_x=x[n_train:],

@@ -48,8 +48,13 @@ def train_config(config: ml_collections.ConfigDict,
   return training.TrainConfig(**values)
 
 
-def make_deterministic() -> None:
-  """Same seed, same machine, same bits: Bob must replay Alice's training."""
+def make_deterministic(seed: int = 0) -> None:
+  """Same seed, same machine, same bits: Bob must replay Alice's training.
+
+  Op determinism needs a global seed for every random op; the codes reseed
+  per block or run with their own seeds.
+  """
+  training.seed_everything(seed)
   tf.config.experimental.enable_op_determinism()
 
 

@@ -4,6 +4,7 @@ from tfmdl.training.loop import EpochLog
 from tfmdl.training.loop import make_forward
 from tfmdl.training.loop import per_sample_nll_nats
 from tfmdl.training.loop import predict_log_probs
+from tfmdl.training.loop import seed_everything
 from tfmdl.training.loop import train
 from tfmdl.training.loop import TrainConfig
 from tfmdl.training.loop import TrainResult
