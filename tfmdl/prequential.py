@@ -202,42 +202,74 @@ def uniform_block(index: int, start: int, end: int,
                      seed=0, wall_s=0.0, per_sample_bits=per_sample)
 
 
+@dataclasses.dataclass(frozen=True)
+class PrefixModel:
+  """A block's model, trained on the prefix only: what Bob can rebuild."""
+  model: object
+  forward: object  # traced inputs -> log-probabilities (nats)
+  train_result: training.TrainResult
+  train_size: int
+  seed: int
+
+
+def train_on_prefix(model_fn: ModelFn, x_prefix, y_prefix, index: int,
+                    config: PrequentialConfig,
+                    strategy: tf.distribute.Strategy,
+                    epoch_callback=None) -> PrefixModel:
+  """Train block ``index``'s model on the transmitted prefix only.
+
+  The prefix's last ``val_fraction`` validates (early stopping); the rest
+  trains. Only prefix labels go in, so nothing of the block being encoded can
+  leak into its model: Bob, holding the same prefix, gets the same weights.
+  ``epoch_callback(epoch, forward)`` gets the model's traced forward function
+  (inputs -> log-probabilities) after each epoch, epoch 0 first.
+  """
+  seed = block_seed(config.seed, index)
+  start = len(y_prefix)
+  n_train = split_prefix(start, config.val_fraction)
+  training.seed_everything(seed)
+  with strategy.scope():
+    model = model_fn(seed)
+  forward = training.make_forward(model)
+  result = training.train(
+      model, x_prefix[:n_train], y_prefix[:n_train],
+      val_x=x_prefix[n_train:start], val_y=y_prefix[n_train:start],
+      config=config.train, seed=seed, strategy=strategy,
+      epoch_callback=(None if epoch_callback is None else
+                      lambda epoch, _: epoch_callback(epoch, forward)))
+  return PrefixModel(model, forward, result, n_train, seed)
+
+
 def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
                  config: PrequentialConfig,
                  strategy: tf.distribute.Strategy) -> BlockResult:
   """Train on ``[0, start)`` and encode ``[start, end)``: one step of Alg. 2."""
   began = time.perf_counter()
-  seed = block_seed(config.seed, index)
-  n_train = split_prefix(start, config.val_fraction)
   block_x, block_y = x[start:end], y[start:end]
-  training.seed_everything(seed)
-  with strategy.scope():
-    model = model_fn(seed)
-  forward = training.make_forward(model)
   eval_batch = config.train.eval_batch_size
 
-  def bits_on_block(m):
-    log_probs = training.predict_log_probs(m, block_x, eval_batch,
+  def bits_on_block(forward):
+    log_probs = training.predict_log_probs(None, block_x, eval_batch,
                                            forward=forward)
     return units.nats_to_bits(training.per_sample_nll_nats(log_probs, block_y))
 
   epoch_bits = []
-  callback = ((lambda epoch, m: epoch_bits.append(bits_on_block(m)))
+  callback = ((lambda epoch, forward: epoch_bits.append(bits_on_block(forward)))
               if config.record_epoch_bits else None)
-  result = training.train(
-      model, x[:n_train], y[:n_train], val_x=x[n_train:start],
-      val_y=y[n_train:start], config=config.train, seed=seed,
-      strategy=strategy, epoch_callback=callback)
-  log_probs = training.predict_log_probs(model, block_x, eval_batch,
-                                         forward=forward)
+  prefix = train_on_prefix(model_fn, x[:start], y[:start], index, config,
+                           strategy, epoch_callback=callback)
+  log_probs = training.predict_log_probs(prefix.model, block_x, eval_batch,
+                                         forward=prefix.forward)
   per_sample = units.nats_to_bits(
       training.per_sample_nll_nats(log_probs, block_y))
+  result = prefix.train_result
   return BlockResult(
       index=index, start=start, end=end, bits=float(per_sample.sum()),
       accuracy=float(np.mean(log_probs.argmax(1) == block_y)),
       epochs_trained=result.epochs_trained, best_epoch=result.best_epoch,
-      train_size=n_train, val_size=start - n_train, seed=seed,
-      wall_s=time.perf_counter() - began, per_sample_bits=per_sample,
+      train_size=prefix.train_size, val_size=start - prefix.train_size,
+      seed=prefix.seed, wall_s=time.perf_counter() - began,
+      per_sample_bits=per_sample,
       epoch_bits=np.stack(epoch_bits) if epoch_bits else None)
 
 
@@ -317,14 +349,8 @@ def final_model_accuracy(model_fn, x, y, x_test, y_test,
                          config: PrequentialConfig, strategy,
                          index: int) -> float:
   """Test accuracy of a model trained, like a block's, on all n samples."""
-  seed = block_seed(config.seed, index)
-  n_train = split_prefix(len(x), config.val_fraction)
-  training.seed_everything(seed)
-  with strategy.scope():
-    model = model_fn(seed)
-  training.train(model, x[:n_train], y[:n_train], val_x=x[n_train:],
-                 val_y=y[n_train:], config=config.train, seed=seed,
-                 strategy=strategy)
-  log_probs = training.predict_log_probs(model, x_test,
-                                         config.train.eval_batch_size)
+  prefix = train_on_prefix(model_fn, x, y, index, config, strategy)
+  log_probs = training.predict_log_probs(
+      prefix.model, x_test, config.train.eval_batch_size,
+      forward=prefix.forward)
   return float(np.mean(log_probs.argmax(1) == np.asarray(y_test)))

@@ -115,18 +115,17 @@ def predict_log_probs(model, x: np.ndarray, batch_size: int = 1024,
   """Log-probabilities (nats, ``log_softmax`` of the logits), shape (n, K).
 
   Args:
-    model: a Keras model that outputs logits.
+    model: a Keras model that outputs logits (unused when ``forward`` is
+      given).
     x: inputs.
     batch_size: evaluation batch size.
     forward: an already traced ``tf.function`` (inputs -> log-probs) to reuse.
   """
   if forward is None:
     forward = make_forward(model)
-  outs = [forward(tf.constant(x[i:i + batch_size]))
-          for i in range(0, len(x), batch_size)]
-  if not outs:
-    return np.zeros((0, model.output_shape[-1]), np.float32)
-  return np.concatenate([o.numpy() for o in outs])
+  # One (possibly empty) batch at least, so empty inputs give shape (0, K).
+  return np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy()
+                         for i in range(0, max(len(x), 1), batch_size)])
 
 
 def make_forward(model):
