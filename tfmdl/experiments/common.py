@@ -48,14 +48,18 @@ def train_config(config: ml_collections.ConfigDict,
   return training.TrainConfig(**values)
 
 
-def make_deterministic(seed: int = 0) -> None:
+def make_deterministic(seed: int = 0, enabled: bool = True) -> None:
   """Same seed, same machine, same bits: Bob must replay Alice's training.
 
   Op determinism needs a global seed for every random op; the codes reseed
-  per block or run with their own seeds.
+  per block or run with their own seeds. ``enabled=False`` (the config's
+  ``deterministic`` field) leaves op determinism off: needed for XLA
+  (``jit_compile``), which has no deterministic MaxPool gradient; the
+  codelength is then one that Bob can only replay up to float round-off.
   """
   training.seed_everything(seed)
-  tf.config.experimental.enable_op_determinism()
+  if enabled:
+    tf.config.experimental.enable_op_determinism()
 
 
 class Workdir:

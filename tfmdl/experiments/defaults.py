@@ -6,7 +6,8 @@ Fields (all agreed in advance between Alice and Bob, so all part of the code):
   ``num_train``/``num_test`` (first samples of that order), ``random_labels``
   and ``random_labels_seed``;
 * model: ``model`` (a zoo name) and ``model_options`` (its builder options);
-* ``seed`` (training), ``strategy`` (``tfmdl.training.STRATEGY_NAMES``);
+* ``seed`` (training), ``strategy`` (``tfmdl.training.STRATEGY_NAMES``),
+  ``deterministic`` (op determinism; off is needed for ``train.jit_compile``);
 * ``train``: the fields of :class:`tfmdl.training.TrainConfig`;
 * ``prequential``: schedule and validation split of the prequential code.
 """
@@ -56,6 +57,9 @@ def base_config(dataset: str, model: str, **model_options
   config.model_options = ml_collections.ConfigDict(model_options)
   config.seed = 0
   config.strategy = "auto"
+  # Op determinism: Bob replays Alice's training bit for bit. XLA
+  # (train.jit_compile) needs it off.
+  config.deterministic = True
 
   config.train = ml_collections.ConfigDict(dict(
       batch_size=128, learning_rate=1e-3, max_epochs=50, patience=3,

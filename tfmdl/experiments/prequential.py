@@ -103,7 +103,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
     its numbers.
   """
   began = time.perf_counter()
-  common.make_deterministic(config.seed)
+  common.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   pconfig = prequential_config(config)
   model_fn = common.model_fn(config, dataset)

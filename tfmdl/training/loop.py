@@ -48,8 +48,9 @@ class TrainConfig:
     shift_pixels: largest random shift, in pixels, when ``augment``.
     regularization_scale: weight of ``sum(model.losses)`` in the per-step loss
       (the variational code sets it to batch-independent 1/n).
-    jit_compile: XLA-compile the train step (pays on GPUs; measured 1.5-2x
-      slower for small convnets on CPUs).
+    jit_compile: XLA-compile the train step (pays on GPUs; slower for small
+      convnets on CPUs, see benchmarks/prequential_speed.py). XLA has no
+      deterministic MaxPool gradient: turn op determinism off to use it.
     steps_per_call: train steps run inside one ``tf.function`` call.
     eval_batch_size: batch size of evaluation.
     verbose: 0 silent, 1 a line per epoch.
