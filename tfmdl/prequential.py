@@ -13,6 +13,11 @@ The block being encoded never influences its own model: it is not trained on,
 not validated on, and the per-epoch log-probabilities recorded on it (for the
 self-switch code) are read after each epoch without feeding back.
 
+Blocks are independent given the data: each reseeds every generator from its
+own seed. :func:`encode_blocks` computes any of them, in any process, and
+:func:`assemble` puts a complete set together, which is how a run resumes
+after a crash or is split into shards over a cluster.
+
 Example::
 
     from tfmdl import data, models, prequential
@@ -179,6 +184,19 @@ class PrequentialResult:
     return np.concatenate([b.per_sample_bits for b in self.blocks])
 
 
+def schedule(n: int, config: PrequentialConfig) -> tuple:
+  """The agreed timesteps for ``n`` samples: ``config.timesteps``, checked,
+  or :func:`default_timesteps` with ``config.first_block``."""
+  return (default_timesteps(n, config.first_block)
+          if config.timesteps is None else check_timesteps(config.timesteps, n))
+
+
+def block_bounds(timesteps: Sequence[int]) -> tuple:
+  """``((0, t_1), (t_1, t_2), ...)``: block ``k`` covers ``[start, end)``."""
+  timesteps = tuple(timesteps)
+  return tuple(zip((0,) + timesteps[:-1], timesteps))
+
+
 def block_seed(seed: int, index: int) -> int:
   """The agreed seed of block ``index`` (a fixed function of the base seed)."""
   return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -273,6 +291,109 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
       epoch_bits=np.stack(epoch_bits) if epoch_bits else None)
 
 
+def encode_blocks(
+    model_fn: ModelFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    indices: Sequence[int],
+    *,
+    config: PrequentialConfig = PrequentialConfig(),
+    strategy: Optional[tf.distribute.Strategy] = None,
+    block_callback: Optional[Callable[[BlockResult], None]] = None,
+) -> tuple:
+  """Blocks ``indices`` of the schedule, each computed on its own.
+
+  A block depends only on the data, the config and its own seed (every global
+  generator is reseeded from it), not on which blocks ran before it in the
+  process: any selection, in any process, gives the blocks of one full run
+  bit for bit on the same machine and libraries. This is what lets a run
+  resume after a crash and be split over several processes.
+
+  Args:
+    model_fn, x, y, num_classes, config, strategy: as in
+      :func:`prequential_code`.
+    indices: block indices, ``0 <= index < len(timesteps)``; block 0 is the
+      uniform block.
+    block_callback: called with each block as soon as it is finished.
+
+  Returns:
+    The :class:`BlockResult` of each index, in the order given.
+
+  Raises:
+    ValueError: on bad data, a bad schedule or an index out of range, before
+      any training.
+  """
+  validate_labelled_arrays(x, y, num_classes)
+  bounds = block_bounds(schedule(len(x), config))
+  bad = [i for i in indices if not 0 <= i < len(bounds)]
+  if bad:
+    raise ValueError(f"block indices {bad} out of range: the schedule has "
+                     f"{len(bounds)} blocks, 0..{len(bounds) - 1}")
+  strategy = strategy or tf.distribute.get_strategy()
+  blocks = []
+  for index in indices:
+    start, end = bounds[index]
+    block = (uniform_block(index, start, end, num_classes) if index == 0
+             else encode_block(model_fn, x, y, index, start, end, config,
+                               strategy))
+    logging.info(
+        "block %d/%d [%d, %d): %.1f bits, %.3f bits/sample, accuracy %.3f, "
+        "%d epochs, %.1fs", index, len(bounds) - 1, start, end, block.bits,
+        block.bits_per_sample, block.accuracy, block.epochs_trained,
+        block.wall_s)
+    if block_callback is not None:
+      block_callback(block)
+    blocks.append(block)
+  return tuple(blocks)
+
+
+def missing_blocks(blocks: Sequence[BlockResult], timesteps: Sequence[int]
+                   ) -> list:
+  """Indices of the schedule's blocks absent from ``blocks``.
+
+  Raises:
+    ValueError: if a block covers other samples than the schedule says
+      (blocks of another schedule).
+  """
+  bounds = block_bounds(timesteps)
+  for block in blocks:
+    if (block.index >= len(bounds) or
+        (block.start, block.end) != bounds[block.index]):
+      expected = (f"[{bounds[block.index][0]}, {bounds[block.index][1]})"
+                  if block.index < len(bounds) else "no such block")
+      raise ValueError(f"saved block {block.index} covers [{block.start}, "
+                       f"{block.end}), the schedule says {expected}")
+  present = {b.index for b in blocks}
+  return [i for i in range(len(bounds)) if i not in present]
+
+
+def assemble(blocks: Sequence[BlockResult], n: int, num_classes: int,
+             timesteps: Sequence[int], *,
+             test_accuracy: Optional[float] = None, wall_s: float = 0.0,
+             final_model_wall_s: float = 0.0) -> PrequentialResult:
+  """The :class:`PrequentialResult` of a complete set of blocks.
+
+  The blocks may come from several processes (see :func:`encode_blocks`);
+  the codelength is their sum in transmission order, as in one run.
+
+  Raises:
+    ValueError: if a block is missing (all missing indices are listed) or
+      does not fit the schedule.
+  """
+  timesteps = tuple(timesteps)
+  missing = missing_blocks(blocks, timesteps)
+  if missing:
+    raise ValueError(f"cannot assemble the code: block(s) {missing} of "
+                     f"0..{len(timesteps) - 1} are missing")
+  by_index = {b.index: b for b in blocks}
+  return PrequentialResult(
+      n=n, num_classes=num_classes, timesteps=timesteps,
+      blocks=tuple(by_index[i] for i in range(len(timesteps))),
+      test_accuracy=test_accuracy, wall_s=wall_s,
+      final_model_wall_s=final_model_wall_s)
+
+
 def prequential_code(
     model_fn: ModelFn,
     x: np.ndarray,
@@ -306,43 +427,23 @@ def prequential_code(
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
   n = len(x)
-  timesteps = (default_timesteps(n, config.first_block)
-               if config.timesteps is None
-               else check_timesteps(config.timesteps, n))
+  timesteps = schedule(n, config)
   strategy = strategy or tf.distribute.get_strategy()
-  bounds = list(zip((0,) + timesteps[:-1], timesteps))
-  done = {b.index: b for b in done_blocks}
-  blocks = []
-  for index, (start, end) in enumerate(bounds):
-    if index in done:
-      block = done[index]
-      if (block.start, block.end) != (start, end):
-        raise ValueError(f"saved block {index} covers [{block.start}, "
-                         f"{block.end}), the schedule says [{start}, {end})")
-    else:
-      block = (uniform_block(index, start, end, num_classes) if index == 0
-               else encode_block(model_fn, x, y, index, start, end, config,
-                                 strategy))
-      if block_callback is not None:
-        block_callback(block)
-    blocks.append(block)
-    logging.info(
-        "block %d/%d [%d, %d): %.1f bits, %.3f bits/sample, accuracy %.3f, "
-        "%d epochs, %.1fs", index + 1, len(bounds), start, end, block.bits,
-        block.bits_per_sample, block.accuracy, block.epochs_trained,
-        block.wall_s)
+  todo = missing_blocks(done_blocks, timesteps)
+  blocks = tuple(done_blocks) + encode_blocks(
+      model_fn, x, y, num_classes, todo, config=config, strategy=strategy,
+      block_callback=block_callback)
   wall_s = time.perf_counter() - began
 
   test_accuracy, final_wall_s = None, 0.0
   if config.final_model and x_test is not None and y_test is not None:
     final_began = time.perf_counter()
     test_accuracy = final_model_accuracy(model_fn, x, y, x_test, y_test,
-                                         config, strategy, len(bounds))
+                                         config, strategy, len(timesteps))
     final_wall_s = time.perf_counter() - final_began
-  return PrequentialResult(
-      n=n, num_classes=num_classes, timesteps=timesteps, blocks=tuple(blocks),
-      test_accuracy=test_accuracy, wall_s=wall_s,
-      final_model_wall_s=final_wall_s)
+  return assemble(blocks, n, num_classes, timesteps,
+                  test_accuracy=test_accuracy, wall_s=wall_s,
+                  final_model_wall_s=final_wall_s)
 
 
 def final_model_accuracy(model_fn, x, y, x_test, y_test,

@@ -2,7 +2,9 @@
 
 Every file is written to a temporary name in the same folder, flushed to disk
 and renamed over the target, so a crash (or a full disk) leaves either the old
-file or the new one, never half of one.
+file or the new one, never half of one. :func:`write_json_if_absent` links
+instead of renaming, so that several processes sharing a workdir agree on who
+created a file.
 """
 
 import json
@@ -16,7 +18,13 @@ import numpy as np
 FORMAT_VERSION = 1
 
 
-def _atomic_write(path: str, write) -> None:
+def _write_temp(path: str, write) -> str:
+  """``write(f)`` into a new temporary file next to ``path``, synced to disk.
+
+  Returns:
+    The temporary file's name; on any error it is removed, and an
+    ``OSError`` (a full disk, say) names ``path``.
+  """
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-",
@@ -26,11 +34,41 @@ def _atomic_write(path: str, write) -> None:
       write(f)
       f.flush()
       os.fsync(f.fileno())
+  except BaseException as e:
+    os.remove(tmp)
+    if isinstance(e, OSError):
+      e.filename = e.filename or path
+    raise
+  return tmp
+
+
+def _atomic_write(path: str, write) -> None:
+  tmp = _write_temp(path, write)
+  try:
     os.replace(tmp, path)
   except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+    os.remove(tmp)
     raise
+
+
+def _atomic_create(path: str, write) -> bool:
+  """Like :func:`_atomic_write`, but never replaces an existing ``path``.
+
+  The file is written under a temporary name and hard-linked to ``path``,
+  which fails if ``path`` exists: of several processes racing to create the
+  same file exactly one wins, and no reader ever sees half a file.
+
+  Returns:
+    True if this call created ``path``, False if it existed already.
+  """
+  tmp = _write_temp(path, write)
+  try:
+    os.link(tmp, path)
+    return True
+  except FileExistsError:
+    return False
+  finally:
+    os.remove(tmp)
 
 
 def to_jsonable(obj):
@@ -50,6 +88,17 @@ def write_json(path: str, obj: Any) -> None:
   """Write ``obj`` as indented JSON to ``path``, atomically."""
   text = json.dumps(obj, indent=2, sort_keys=True, default=to_jsonable)
   _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_json_if_absent(path: str, obj: Any) -> bool:
+  """Create ``path`` holding ``obj`` as JSON unless it exists (race-free).
+
+  Returns:
+    True if this call wrote the file, False if it was there already (then
+    its content is left as it is: compare it with :func:`read_json`).
+  """
+  text = json.dumps(obj, indent=2, sort_keys=True, default=to_jsonable)
+  return _atomic_create(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def json_round_trip(obj: Any) -> Any:

@@ -5,14 +5,16 @@
 the two flags override ``config.dataset`` and ``config.model``. Field
 overrides (``--config.train.max_epochs=5``) work either way.
 
-Usage errors (bad flags, bad config, bad data) end with a one-line message and
-exit status 2, before any results file is written.
+Usage errors (bad flags, unknown config fields, bad config, bad data) end with
+a one-line message and exit status 2, before any results file is written;
+other failures (a full disk) with a one-line message and exit status 1.
 """
 
 import os
 import sys
 from typing import Callable, Sequence
 
+from absl import flags
 from absl import logging
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -65,17 +67,44 @@ def apply_overrides(config, *, dataset=None, model=None,
   return config
 
 
+def _exit(message: str, status: int):
+  line = message.splitlines()[0] if message else "unknown error"
+  sys.stderr.write(f"error: {line}\n")
+  sys.exit(status)
+
+
+def parse_flags(argv: Sequence[str]) -> list:
+  """absl's flag parsing (``app.run(..., flags_parser=parse_flags)``) with
+  every error -- an unknown flag, a bad value, a ``--config.<field>`` that
+  the config does not have -- as one line and exit status 2."""
+  try:
+    remaining = flags.FLAGS(argv)
+  except flags.Error as e:
+    _exit(str(e), USAGE_ERROR)
+  except (AttributeError, KeyError) as e:
+    # ml_collections' way of saying that an overridden field does not exist.
+    field = str(e.args[0] if e.args else e).strip("\"'")
+    _exit(f"unknown config field {field!r} in a --config.<field> override "
+          "(see tfmdl/experiments/defaults.py for the fields)", USAGE_ERROR)
+  if "config" in flags.FLAGS and flags.FLAGS["config"].value is not None:
+    try:
+      flags.FLAGS["config"].value.keys()
+    except OSError as e:  # ml_collections defers a failed load to first use
+      cause = str(e).strip().splitlines()[-1].strip()
+      _exit(f"cannot load --config: {cause}", USAGE_ERROR)
+  return remaining
+
+
 def run_or_exit(run: Callable[[], object]):
-  """Call ``run``; a ``ValueError`` becomes a one-line message and exit 2."""
+  """Call ``run``; a ``ValueError`` becomes a one-line message and exit 2,
+  an ``OSError`` (a full disk, a lost mount) one line and exit 1."""
   try:
     return run()
   except ValueError as e:
-    message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    sys.stderr.write(f"error: {message}\n")
-    sys.exit(USAGE_ERROR)
+    _exit(str(e) or type(e).__name__, USAGE_ERROR)
   except OSError as e:
-    sys.stderr.write(f"error: {e.strerror or e} ({e.filename or ''})\n")
-    sys.exit(1)
+    where = f" ({e.filename})" if e.filename else ""
+    _exit(f"{e.strerror or e}{where}", 1)
 
 
 def setup_logging() -> None:

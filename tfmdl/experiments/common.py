@@ -63,30 +63,45 @@ def make_deterministic(seed: int = 0, enabled: bool = True) -> None:
 
 
 class Workdir:
-  """A run's folder: checks that it is writable and that it holds this run."""
+  """A run's folder: checks that it is writable and that it holds this run.
+
+  ``config.json`` (the config and the data's fingerprint) is created once,
+  race-free: several processes may start on the same workdir at the same
+  time (shards of one run, see ``--blocks``); the first creates it and all
+  others compare theirs with it. A process with ``writable=False`` (a
+  non-chief worker of a multi-worker run) compares but creates nothing.
+  """
 
   def __init__(self, path: str, config: ml_collections.ConfigDict,
-               fingerprint: str):
+               fingerprint: str, *, writable: bool = True):
     self.path = path
     self._identity = {"config": config.to_dict(), "data_fingerprint": fingerprint}
-    try:
-      os.makedirs(path, exist_ok=True)
-    except OSError as e:
-      raise ValueError(f"cannot create workdir {path}: {e.strerror}") from e
-    if not os.access(path, os.W_OK):
-      raise ValueError(f"workdir {path} is not writable")
-    saved_path = self.file("config.json")
-    if os.path.exists(saved_path):
-      saved = results.read_json(saved_path)
-      mine = results.json_round_trip(self._identity)
-      if saved != mine:
-        diff = sorted(k for k in set(saved["config"]) | set(mine["config"])
-                      if saved["config"].get(k) != mine["config"].get(k))
-        what = (f"config fields {diff}" if diff else "data order/fingerprint")
-        raise ValueError(f"workdir {path} holds another run (different "
-                         f"{what}); use a new --workdir")
-    else:
-      results.write_json(saved_path, self._identity)
+    if writable:
+      try:
+        os.makedirs(path, exist_ok=True)
+      except OSError as e:
+        raise ValueError(f"cannot create workdir {path}: {e.strerror}") from e
+      if not os.access(path, os.W_OK):
+        raise ValueError(f"workdir {path} is not writable")
+      try:
+        if results.write_json_if_absent(self.file("config.json"),
+                                        self._identity):
+          return
+      except OSError as e:
+        raise ValueError(f"cannot write to workdir {path}: {e.strerror}"
+                         ) from e
+    if os.path.exists(self.file("config.json")):
+      self._check_same_run()
+
+  def _check_same_run(self) -> None:
+    saved = results.read_json(self.file("config.json"))
+    mine = results.json_round_trip(self._identity)
+    if saved != mine:
+      diff = sorted(k for k in set(saved["config"]) | set(mine["config"])
+                    if saved["config"].get(k) != mine["config"].get(k))
+      what = (f"config fields {diff}" if diff else "data order/fingerprint")
+      raise ValueError(f"workdir {self.path} holds another run (different "
+                       f"{what}); use a new --workdir")
 
   def file(self, *parts: str) -> str:
     return os.path.join(self.path, *parts)

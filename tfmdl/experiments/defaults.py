@@ -9,7 +9,11 @@ Fields (all agreed in advance between Alice and Bob, so all part of the code):
 * ``seed`` (training), ``strategy`` (``tfmdl.training.STRATEGY_NAMES``),
   ``deterministic`` (op determinism; off is needed for ``train.jit_compile``);
 * ``train``: the fields of :class:`tfmdl.training.TrainConfig`;
-* ``prequential``: schedule and validation split of the prequential code.
+* ``prequential``: schedule and validation split of the prequential code;
+* ``learner``: ``"block"`` (retrain per block, the paper) or ``"online"``
+  (one model trained as the labels arrive, :mod:`tfmdl.online`), whose
+  hyperparameters are ``online`` (the fields of
+  :class:`tfmdl.online.OnlineConfig` besides schedule and seed).
 """
 
 import ml_collections
@@ -69,4 +73,8 @@ def base_config(dataset: str, model: str, **model_options
   config.prequential = ml_collections.ConfigDict(dict(
       timesteps=config_dict.placeholder(tuple), first_block=10,
       val_fraction=0.1, record_epoch_bits=True, final_model=True))
+  config.learner = "block"
+  config.online = ml_collections.ConfigDict(dict(
+      batch_size=128, replay=8, learning_rate=1e-3, ema_decay=0.99,
+      calibrate=True, calibration_lr=1e-2, steps_per_call=64))
   return config

@@ -1,0 +1,263 @@
+"""The online prequential learner: order of encode and learn, decodability,
+determinism, chain rule, honesty on random labels, the binary."""
+
+import dataclasses
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmdl import data
+from tfmdl import models
+from tfmdl import online
+from tfmdl import switch
+from tfmdl.codes import label_coding
+from tfmdl.experiments import prequential as prequential_experiment
+from tfmdl.experiments.defaults import paper_config
+from tfmdl.keras_compat import tf_keras
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOG2_10 = math.log2(10)
+
+
+def _mlp_fn(ds, hidden=(32,), dropout=0.0):
+  return lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
+                                   seed=seed, hidden_sizes=hidden,
+                                   dropout=dropout)
+
+
+@pytest.fixture(scope="module")
+def digits():
+  return data.load("digits", num_train=200)
+
+
+@pytest.fixture(scope="module")
+def digits_run(digits):
+  config = online.OnlineConfig(batch_size=16, replay=4, learning_rate=1e-2,
+                               steps_per_call=5)
+  result = online.online_code(_mlp_fn(digits), digits.x_train,
+                              digits.y_train, 10, config=config,
+                              x_test=digits.x_test, y_test=digits.y_test)
+  return config, result
+
+
+def test_first_minibatch_uniform_and_chain_rule(digits_run):
+  _, result = digits_run
+  assert result.timesteps == (10, 20, 40, 80, 160, 200)
+  assert [(b.start, b.end) for b in result.blocks] == [
+      (0, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 200)]
+  per_sample = result.per_sample_bits()
+  assert per_sample.shape == (200,)
+  # The first minibatch (16 samples) costs exactly log2 K each; block 0 is
+  # inside it, the next one straddles it.
+  np.testing.assert_array_equal(per_sample[:16], np.full(16, LOG2_10))
+  assert result.blocks[0].bits == 10 * LOG2_10
+  assert not np.allclose(per_sample[16:20], LOG2_10)
+  assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-12)
+  assert result.codelength_bits == pytest.approx(
+      sum(b.bits for b in result.blocks), rel=1e-12)
+  assert all(b.epoch_bits is None for b in result.blocks)
+  # Real digits are learned online: well below uniform, a useful model.
+  assert result.codelength_bits < 0.7 * result.uniform_bits
+  assert result.test_accuracy > 0.7
+
+
+def test_same_seed_same_bits_whatever_the_chunking(digits, digits_run):
+  config, result = digits_run
+  again = online.online_code(
+      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      config=dataclasses.replace(config, steps_per_call=64))
+  np.testing.assert_array_equal(again.per_sample_bits(),
+                                result.per_sample_bits())
+  other = online.online_code(
+      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      config=dataclasses.replace(config, seed=1))
+  assert config.steps_per_call == 5  # the fixture ran in chunks of 5
+  assert other.codelength_bits != result.codelength_bits
+
+
+def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
+  """lenet on 50 samples in minibatches of 16 (the last has 2)."""
+  build = lambda seed: models.build("lenet", digits.input_shape, 10,
+                                    seed=seed)
+  result = online.online_code(build, digits.x_train[:50],
+                              digits.y_train[:50], 10,
+                              config=online.OnlineConfig(batch_size=16,
+                                                         replay=1),
+                              x_test=digits.x_test, y_test=digits.y_test)
+  assert result.per_sample_bits().shape == (50,)
+  assert [b.end for b in result.blocks] == [10, 20, 40, 50]
+  assert np.all(np.isfinite(result.per_sample_bits()))
+  assert 0.0 <= result.test_accuracy <= 1.0
+
+
+def _learner_log_probs(ds, y, config):
+  learner = online.OnlineLearner(_mlp_fn(ds), ds.x_train, 10, config)
+  return learner.advance(y, learner.num_minibatches + 1)
+
+
+def test_bits_of_a_minibatch_never_depend_on_its_own_or_later_labels(digits):
+  """Change one label in minibatch 5: predictions up to the end of minibatch
+  5 are bit-identical; later ones change (the label was learned from)."""
+  config = online.OnlineConfig(batch_size=16, replay=1, learning_rate=1e-2)
+  y = digits.y_train.astype(np.int32)
+  changed = y.copy()
+  changed[5 * 16 + 3] = (y[5 * 16 + 3] + 1) % 10
+  a = _learner_log_probs(digits, y, config)
+  b = _learner_log_probs(digits, changed, config)
+  assert a.shape == b.shape == (200, 10)
+  np.testing.assert_array_equal(a[:6 * 16], b[:6 * 16])
+  assert np.abs(a[6 * 16:] - b[6 * 16:]).max() > 1e-4
+
+
+def test_lookup_model_learns_each_label_in_one_step_yet_pays_uniform():
+  """A lookup table (one-hot sample ids -> a zero-initialised row of logits,
+  Adam at learning rate 1) memorises every label it is trained on. Coded
+  before learning, each label meets a row never trained: exactly uniform."""
+  n = 96
+  x = np.eye(n, dtype=np.float32)
+  y = np.random.default_rng(0).integers(0, 10, n)
+  lookup = lambda seed: tf_keras.Sequential([
+      tf_keras.Input((n,)),
+      tf_keras.layers.Dense(10, use_bias=False, kernel_initializer="zeros")])
+  config = online.OnlineConfig(batch_size=8, replay=4, learning_rate=1.0)
+  result = online.online_code(lookup, x, y, 10, config=config)
+  np.testing.assert_allclose(result.per_sample_bits(), LOG2_10, rtol=1e-6)
+  learner = online.OnlineLearner(lookup, x, 10, config)
+  learner.advance(y, learner.num_minibatches + 1)
+  memorised = learner.encoding_model(x, training=False).numpy()
+  assert np.mean(memorised.argmax(1) == y) == 1.0
+
+
+def test_memorising_mlp_cannot_compress_random_labels():
+  """A wide MLP, high learning rate, heavy replay, on random labels."""
+  ds = data.load("digits", num_train=240, random_labels=True)
+  for calibrate in (False, True):
+    result = online.online_code(
+        _mlp_fn(ds, hidden=(512,)), ds.x_train, ds.y_train, 10,
+        config=online.OnlineConfig(batch_size=8, replay=8, learning_rate=1e-2,
+                                   calibrate=calibrate))
+    assert result.codelength_bits >= result.uniform_bits - 10
+
+
+def test_labels_that_are_a_function_of_the_inputs_compress_well():
+  ds = data.load("synthetic", num_train=1500)  # linear labels, K = 4
+  result = online.online_code(
+      _mlp_fn(ds, hidden=()), ds.x_train, ds.y_train, ds.num_classes,
+      config=online.OnlineConfig(batch_size=16, replay=4,
+                                 learning_rate=3e-2))
+  assert result.compression_ratio < 0.5
+  assert result.blocks[-1].bits_per_sample < 0.6  # of 2 bits uniform
+
+
+def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(digits):
+  """Alice range-codes with the log-probs of one long run; Bob replays the
+  learner one iteration at a time on the labels he has decoded (dropout on,
+  EMA and calibration on) and recovers every label."""
+  ds = digits
+  config = online.OnlineConfig(batch_size=32, replay=2, steps_per_call=64)
+  build = _mlp_fn(ds, dropout=0.5)
+  y = ds.y_train.astype(np.int64)
+  alice = online.OnlineLearner(build, ds.x_train, 10, config)
+  log_probs = alice.advance(y, alice.num_minibatches + 1)
+  first = config.batch_size
+  payload = label_coding.encode_blocks([
+      (y[:first], label_coding.uniform_masses(first, 10)),
+      (y[first:], label_coding.quantize_log_probs(log_probs[first:]))])
+
+  bob = online.OnlineLearner(build, ds.x_train, 10, config)
+  decoder = label_coding.LabelDecoder(payload)
+  decoded = np.zeros(len(y), np.int64)
+  for t in range(bob.num_minibatches):
+    rows = bob.advance(decoded, 1)
+    masses = (label_coding.uniform_masses(len(rows), 10) if t == 0
+              else label_coding.quantize_log_probs(rows))
+    decoded[t * first:t * first + len(rows)] = decoder.decode(masses)
+  np.testing.assert_array_equal(decoded, y)
+  bob.advance(decoded, 1)  # the last learning step
+  assert bob.position == alice.position == bob.num_minibatches + 1
+  assert bob.temperature == alice.temperature != 1.0
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(batch_size=0), "batch_size must be >= 1"),
+    (dict(replay=-1), "replay must be >= 0"),
+    (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
+    (dict(learning_rate=0.0), "learning_rate must be > 0"),
+    (dict(calibration_lr=-1.0), "calibration_lr must be > 0"),
+])
+def test_bad_config_is_refused(options, message):
+  with pytest.raises(ValueError, match=message):
+    online.OnlineConfig(**options)
+
+
+def test_bad_use_is_refused(digits):
+  x, y = digits.x_train, digits.y_train
+  with pytest.raises(ValueError, match="outputs 10 logits, the data have 3"):
+    online.OnlineLearner(_mlp_fn(digits), x, 3)
+  learner = online.OnlineLearner(_mlp_fn(digits), x[:40], 10,
+                                 online.OnlineConfig(batch_size=16))
+  assert learner.num_minibatches == 3
+  with pytest.raises(ValueError, match=r"count must be in \[1, 4\]"):
+    learner.advance(y[:40], 5)
+  with pytest.raises(ValueError, match=r"y must have shape \(40,\)"):
+    learner.advance(y, 1)
+  with pytest.raises(ValueError, match="last timestep must be n=40"):
+    online.online_code(_mlp_fn(digits), x[:40], y[:40], 10,
+                       config=online.OnlineConfig(timesteps=(10, 30)))
+
+
+def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
+  online_dir, block_dir = str(tmp_path / "online"), str(tmp_path / "block")
+  proc = subprocess.Popen(
+      [sys.executable, os.path.join(REPO, "bin", "prequential"),
+       f"--workdir={online_dir}", "--learner=online",
+       "--config.num_train=120", "--config.online.batch_size=16",
+       "--config.model_options.hidden_sizes=(16,)"],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      cwd=tmp_path)
+  config = paper_config("digits", "mlp")  # a block run of the same data
+  config.num_train = 120
+  config.model_options.hidden_sizes = (16,)
+  config.train.update(dict(max_epochs=2, verbose=0))
+  prequential_experiment.run(config, block_dir)
+  # A bad online config is refused before the workdir is made.
+  bad_dir = str(tmp_path / "bad")
+  config.learner = "online"
+  config.online.replay = -1
+  with pytest.raises(ValueError, match="replay must be >= 0"):
+    prequential_experiment.run(config, bad_dir)
+  assert not os.path.exists(bad_dir)
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  assert "online learner" in out and "kbits" in out
+  with open(os.path.join(online_dir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "prequential" and record["learner"] == "online"
+  assert record["config"]["online"]["batch_size"] == 16
+  assert record["parts"]["first_minibatch_uniform_bits"] == pytest.approx(
+      16 * LOG2_10)
+  assert record["codelength_bits"] == pytest.approx(
+      sum(b["bits"] for b in record["blocks"]))
+  assert record["test_accuracy"] is not None
+  tags = set()
+  for path in glob.glob(os.path.join(online_dir, "tb", "events.out.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(value.tag for value in event.summary.value)
+  assert {"prequential/cumulative_kbits",
+          "prequential/block_bits_per_sample"} <= tags
+  # The switch code reads it like a block run and mixes the two.
+  runs = [switch.load_run(online_dir), switch.load_run(block_dir)]
+  assert runs[0].timesteps == runs[1].timesteps == (10, 20, 40, 80, 120)
+  mixed = switch.switch_runs(runs)
+  assert len(mixed.strategy_names) == 3  # the two runs and uniform
+  np.testing.assert_allclose(mixed.strategy_bits[0], runs[0].per_sample_bits)
+  headline = mixed.methods["switch_distribution"]
+  assert mixed.codelength_bits <= (min(r.codelength_bits for r in runs) +
+                                   headline.overhead_bits + 1e-6)

@@ -1,0 +1,313 @@
+"""Scale out and hold up: two workers, block shards and merge, crash resume.
+
+Every process that can run at the same time is started at once by one module
+fixture (CPU time is scarce; TensorFlow's import alone costs seconds): an
+uninterrupted run, three shards of the same run into one workdir, a run that
+is killed with SIGKILL after block 2 and then resumed, and a two-worker run
+on localhost. The tests then compare what they wrote.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import pytest
+import tensorflow as tf
+
+from tfmdl import prequential
+from tfmdl import results
+from tfmdl import training
+from tfmdl.experiments import common
+from tfmdl.experiments import defaults
+from tfmdl.experiments import prequential as experiment
+from tfmdl.training.strategy import is_chief
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# digits, n = 100: timesteps 10, 20, 40, 80, 100, blocks 0..4 and the final
+# model. No dropout: dropout masks come from per-replica random streams, so
+# with dropout one and two workers train on different noise (see
+# docs/cluster.md); without it they differ only in summation order.
+TINY = ["--config.num_train=100", "--config.num_test=60",
+        "--config.model_options.hidden_sizes=(16,)",
+        "--config.model_options.dropout=0.0", "--config.train.max_epochs=2",
+        "--config.train.learning_rate=0.01", "--config.train.verbose=0"]
+NUM_BLOCKS = 5
+# Measured: 3.7e-9 relative between one and two workers on this config.
+TWO_WORKER_RTOL = 1e-6
+TIMEOUT_S = 600
+WALL_TIMES = ("wall_s", "prequential_wall_s", "final_model_wall_s")
+
+
+def _start(workdir, *extra, env=None):
+  return subprocess.Popen(
+      [sys.executable, os.path.join(REPO, "bin", "prequential"),
+       f"--workdir={workdir}"] + TINY + list(extra),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=None if env is None else dict(os.environ, **env))
+
+
+def _finish(proc):
+  """Wait for ``proc``; its (stdout, stderr), after checking it succeeded."""
+  try:
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    out, err = proc.communicate()
+  assert proc.returncode == 0, err[-3000:]
+  return out, err
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("localhost", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def _tf_config(ports, index):
+  return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                     "task": {"type": "worker", "index": index}})
+
+
+def _record(workdir):
+  with open(os.path.join(workdir, "results.json")) as f:
+    return json.load(f)
+
+
+def _without_wall_times(record):
+  record = {k: v for k, v in record.items() if k not in WALL_TIMES}
+  record["blocks"] = [{k: v for k, v in b.items() if k != "wall_s"}
+                      for b in record["blocks"]]
+  return record
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("scale_out")
+  paths = {name: str(root / name)
+           for name in ("one", "shards", "killed", "chief", "worker1")}
+  ports = _free_ports(2)
+  began = time.perf_counter()
+  procs = {
+      "one": _start(paths["one"]),
+      # Three shards of one run, at the same time, into one workdir.
+      "shard_low": _start(paths["shards"], "--blocks=:3"),
+      "shard_high": _start(paths["shards"], "--blocks=3:"),
+      "shard_final": _start(paths["shards"], "--blocks=final"),
+      "killed": _start(paths["killed"]),
+      # Worker 1 gets a workdir of its own, to show that it writes nothing.
+      "chief": _start(paths["chief"], "--config.strategy=multi_worker",
+                      env={"TF_CONFIG": _tf_config(ports, 0)}),
+      "worker1": _start(paths["worker1"], "--config.strategy=multi_worker",
+                        env={"TF_CONFIG": _tf_config(ports, 1)}),
+  }
+  # SIGKILL once a block past block 1 is saved: in the middle of block 3.
+  marker = os.path.join(paths["killed"], "blocks", "block_002.json")
+  while not os.path.exists(marker):
+    assert procs["killed"].poll() is None, procs["killed"].communicate()[1]
+    assert time.perf_counter() - began < TIMEOUT_S
+    time.sleep(0.01)
+  procs["killed"].send_signal(signal.SIGKILL)
+  procs["killed"].communicate()
+  killed_state = sorted(os.listdir(paths["killed"]))
+  procs["resumed"] = _start(paths["killed"])
+  return paths, procs, killed_state
+
+
+def test_killed_run_resumes_to_the_same_code(runs):
+  paths, procs, killed_state = runs
+  assert procs["killed"].returncode == -signal.SIGKILL
+  assert "results.json" not in killed_state
+  _, err = _finish(procs["resumed"])
+  _finish(procs["one"])
+  resumed_from = int(err.split("resuming: ")[1].split(" block")[0])
+  assert 3 <= resumed_from < NUM_BLOCKS  # blocks 0..2 at least were kept
+  one, resumed = _record(paths["one"]), _record(paths["killed"])
+  assert resumed["codelength_bits"] == one["codelength_bits"]
+  assert _without_wall_times(resumed) == _without_wall_times(one)
+
+
+def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path):
+  paths, procs, _ = runs
+  for name in ("shard_low", "shard_high", "shard_final"):
+    out, _ = _finish(procs[name])
+    assert "--merge" in out
+  shards = paths["shards"]
+  # Shards write blocks only: no results.json, no TensorBoard events.
+  assert sorted(os.listdir(shards)) == ["blocks", "config.json"]
+  assert len(os.listdir(os.path.join(shards, "blocks"))) == 2 * NUM_BLOCKS + 1
+
+  # A merge with shards missing lists them all.
+  partial = str(tmp_path / "partial")
+  shutil.copytree(shards, partial)
+  for name in ("block_001.json", "block_003.json", "final.json"):
+    os.remove(os.path.join(partial, "blocks", name))
+  with pytest.raises(ValueError, match=r"missing 1, 3, final \(of blocks 0..4 "
+                                       r"and final\)"):
+    experiment.merge(partial)
+  assert not os.path.exists(os.path.join(partial, "results.json"))
+
+  merge = subprocess.run(
+      [sys.executable, os.path.join(REPO, "bin", "prequential"), "--merge",
+       f"--workdir={shards}"], capture_output=True, text=True,
+      timeout=TIMEOUT_S)
+  assert merge.returncode == 0, merge.stderr[-3000:]
+  _finish(procs["one"])
+  one, merged = _record(paths["one"]), _record(shards)
+  assert merged["codelength_bits"] == one["codelength_bits"]
+  assert merged["test_accuracy"] == one["test_accuracy"]
+  assert _without_wall_times(merged) == _without_wall_times(one)
+  assert merged["prequential_wall_s"] == pytest.approx(
+      sum(b["wall_s"] for b in merged["blocks"]))
+  assert os.listdir(os.path.join(shards, "tb"))
+
+
+def test_two_workers_give_the_one_worker_code(runs):
+  paths, procs, _ = runs
+  chief_out, _ = _finish(procs["chief"])
+  worker_out, _ = _finish(procs["worker1"])
+  _finish(procs["one"])
+  assert not os.path.exists(paths["worker1"])  # the non-chief wrote nothing
+  two, one = _record(paths["chief"]), _record(paths["one"])
+  assert two["config"]["strategy"] == "multi_worker"
+  assert two["codelength_bits"] == pytest.approx(one["codelength_bits"],
+                                                 rel=TWO_WORKER_RTOL)
+  for a, b in zip(two["blocks"], one["blocks"]):
+    assert (a["epochs_trained"], a["best_epoch"]) == (b["epochs_trained"],
+                                                      b["best_epoch"])
+  # Both workers computed the same code in lockstep.
+  assert chief_out.split(" kbits")[0] == worker_out.split(" kbits")[0]
+
+
+def _digits_config():
+  config = defaults.paper_config("digits", "mlp")
+  config.num_train = 100
+  return config
+
+
+def test_a_workdir_of_another_config_or_data_is_refused(tmp_path):
+  path = str(tmp_path / "run")
+  common.Workdir(path, _digits_config(), "fingerprint-a")
+  with open(os.path.join(path, "config.json")) as f:
+    saved = f.read()
+  common.Workdir(path, _digits_config(), "fingerprint-a")  # the same: fine
+  with pytest.raises(ValueError, match="different data order/fingerprint"):
+    common.Workdir(path, _digits_config(), "fingerprint-b")
+  other = _digits_config()
+  other.data_seed = 1
+  with pytest.raises(ValueError, match=r"config fields \['data_seed'\]"):
+    common.Workdir(path, other, "fingerprint-a")
+  with pytest.raises(ValueError, match="holds another run"):
+    common.Workdir(path, other, "fingerprint-a", writable=False)
+  with open(os.path.join(path, "config.json")) as f:
+    assert f.read() == saved
+
+
+def test_a_non_chief_workdir_creates_nothing(tmp_path):
+  path = str(tmp_path / "run")
+  common.Workdir(path, _digits_config(), "fingerprint-a", writable=False)
+  assert not os.path.exists(path)
+
+
+def test_concurrent_creation_has_exactly_one_winner(tmp_path):
+  path = str(tmp_path / "config.json")
+  outcomes = {}
+  threads = [threading.Thread(
+      target=lambda i=i: outcomes.__setitem__(
+          i, results.write_json_if_absent(path, {"writer": i})))
+             for i in range(8)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  winners = [i for i, created in outcomes.items() if created]
+  assert len(winners) == 1
+  assert results.read_json(path) == {"writer": winners[0]}
+  assert os.listdir(tmp_path) == ["config.json"]  # no temporary file left
+
+
+# CIFAR-10's default schedule, 10, 20, 40, ..., 40960, 50000: 14 blocks.
+CIFAR_BLOCKS = 14
+
+
+@pytest.mark.parametrize("spec, indices, final", [
+    ("3:7", (3, 4, 5, 6), False),
+    (":3", (0, 1, 2), False),
+    ("10:", (10, 11, 12, 13), False),
+    (":", tuple(range(CIFAR_BLOCKS)), False),
+    ("-2:", (12, 13), False),
+    ("::5", (0, 5, 10), False),
+    ("4", (4,), False),
+    ("-1", (13,), False),
+    (" final ", (), True),
+])
+def test_block_specs_are_python_slices_of_the_blocks(spec, indices, final):
+  assert len(prequential.default_timesteps(50000)) == CIFAR_BLOCKS
+  assert experiment.parse_blocks(spec, CIFAR_BLOCKS) == (indices, final)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("3-7", "expected start:stop"),
+    ("1:2:3:4", "expected start:stop"),
+    ("1:5:0", "expected start:stop"),
+    ("14", "expected start:stop"),
+    ("", "expected start:stop"),
+    ("14:20", "selects none of blocks 0..13"),
+    ("5:3", "selects none"),
+])
+def test_bad_block_specs_are_refused(spec, message):
+  with pytest.raises(ValueError, match=message):
+    experiment.parse_blocks(spec, CIFAR_BLOCKS)
+
+
+def test_final_shard_needs_a_final_model():
+  with pytest.raises(ValueError, match="no final model"):
+    experiment.parse_blocks("final", CIFAR_BLOCKS, final_model=False)
+
+
+def test_assemble_lists_every_missing_block_and_refuses_foreign_ones():
+  timesteps = (10, 20, 40)
+  first = prequential.uniform_block(0, 0, 10, 10)
+  with pytest.raises(ValueError, match=r"block\(s\) \[1, 2\] of 0..2"):
+    prequential.assemble([first], 40, 10, timesteps)
+  stranger = prequential.uniform_block(1, 10, 30, 10)
+  with pytest.raises(ValueError, match=r"covers \[10, 30\), the schedule "
+                                       r"says \[10, 20\)"):
+    prequential.missing_blocks([first, stranger], timesteps)
+  assert prequential.block_bounds(timesteps) == ((0, 10), (10, 20), (20, 40))
+
+
+def test_multi_worker_needs_a_valid_tf_config(monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(ValueError, match="needs the TF_CONFIG"):
+    training.get_strategy("multi_worker")
+  monkeypatch.setenv("TF_CONFIG", "{cluster: ")
+  with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+    training.get_strategy("multi_worker")
+  monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+  with pytest.raises(ValueError, match="a 'cluster' and a 'task'"):
+    training.get_strategy("multi_worker")
+
+
+@pytest.mark.parametrize("cluster, task_type, task_id, chief", [
+    ({"worker": ["a:1", "b:1"]}, "worker", 0, True),
+    ({"worker": ["a:1", "b:1"]}, "worker", 1, False),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, "chief", 0, True),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, "worker", 0, False),
+])
+def test_is_chief_follows_tensorflows_convention(cluster, task_type, task_id,
+                                                 chief):
+  resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+      tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+  assert is_chief(types.SimpleNamespace(cluster_resolver=resolver)) == chief
+  assert is_chief(tf.distribute.get_strategy())
