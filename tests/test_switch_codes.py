@@ -341,3 +341,30 @@ def test_other_bad_inputs_raise():
   for seq in (((2, 0),), ((1, 0), (1, 1)), ((1, 0), (3, 1)), ((1, 2),), ()):
     with pytest.raises(ValueError):
       switch.switch_prior_logprob(seq, 2, 2)
+
+
+@pytest.mark.parametrize("stop_prob", [0.5, 0.1, 1.0])
+def test_switch_cumulative_is_the_code_of_each_prefix(stop_prob):
+  # 70 samples spans a renormalisation (every 32 samples).
+  rng = np.random.default_rng(13)
+  bits = rng.exponential(2.0, size=(3, 70))
+  weights = rng.dirichlet(np.ones(3))
+  for w in (None, weights):
+    running = switch.switch_distribution_cumulative_bits(bits, stop_prob, w)
+    assert running.shape == (70,)
+    expected = [switch.switch_distribution_bits(bits[:, :t], stop_prob, w)
+                for t in range(1, 71)]
+    np.testing.assert_allclose(running, expected, rtol=0, atol=1e-9)
+    assert running[-1] == pytest.approx(
+        switch.switch_distribution_bits(bits, stop_prob, w), abs=1e-9)
+    assert np.all(np.diff(running) >= 0)
+
+
+def test_switch_cumulative_by_hand():
+  # HAND_BITS: sample 1 is coded by the uniform mixture, 1/2 (1/2 + 1/4) =
+  # 3/8 -> 3 - log2 3 bits; both samples cost 9 - log2 51 (see above).
+  np.testing.assert_allclose(
+      switch.switch_distribution_cumulative_bits(HAND_BITS),
+      [3 - LOG2_3, 9 - math.log2(51)], rtol=0, atol=1e-12)
+  with pytest.raises(ValueError, match="finite"):
+    switch.switch_distribution_cumulative_bits(np.array([[1.0, np.nan]]))

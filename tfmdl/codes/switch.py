@@ -215,6 +215,48 @@ def _check_stop_prob(stop_prob: float) -> float:
   return stop_prob
 
 
+def _switch_forward(bits, stop_prob: float, weights,
+                    cumulative: bool = False):
+  """The switch distribution's forward algorithm (see its docstring).
+
+  Returns:
+    ``(total, running)``: the codelength of all n samples in bits and, when
+    ``cumulative``, the (n,) codelengths of samples 1..t for every t (else
+    None). The switch step after a sample only moves mass between states, so
+    the mass after sample t is the mixture's probability of the first t
+    samples.
+  """
+  bits = _check_bits(bits)
+  stop_prob = _check_stop_prob(stop_prob)
+  num_strategies, n = bits.shape
+  log_pk = _log2_weights(weights, num_strategies)
+  # States: [:M] unstable (may still switch), [M:] stable, per strategy.
+  with np.errstate(divide="ignore"):
+    log_new = np.concatenate([np.log2(1.0 - stop_prob) + log_pk,
+                              np.log2(stop_prob) + log_pk])
+  z = np.arange(1, n, dtype=np.float64)
+  log_hazard = (-np.log2(z + 1.0)).tolist()  # pi_T(Z = z | Z >= z) = 1/(z+1)
+  log_survive = np.log2(z / (z + 1.0)).tolist()
+  bits_t = np.ascontiguousarray(np.concatenate([bits, bits]).T)
+  f = log_new.copy()  # unnormalised log2 forward weights
+  unstable = f[:num_strategies]
+  offset = 0.0
+  running = np.empty(n) if cumulative else None
+  for start in range(0, n, _RENORM_EVERY):
+    for t in range(start, min(start + _RENORM_EVERY, n)):
+      np.subtract(f, bits_t[t], out=f)
+      if cumulative:
+        running[t] = offset - np.logaddexp2.reduce(f)
+      if t < n - 1:  # switch after sample t + 1, i.e. at Z = t + 1
+        pool = np.logaddexp2.reduce(unstable) + log_hazard[t]
+        np.add(unstable, log_survive[t], out=unstable)
+        np.logaddexp2(f, log_new + pool, out=f)
+    norm = np.logaddexp2.reduce(f)
+    f -= norm
+    offset -= norm
+  return _total_bits(f, offset), running
+
+
 def switch_distribution_bits(bits, stop_prob: float = 0.5,
                              weights=None) -> float:
   """Codelength of the switch distribution of van Erven et al. (2012).
@@ -247,32 +289,27 @@ def switch_distribution_bits(bits, stop_prob: float = 0.5,
   Returns:
     The codelength in bits.
   """
-  bits = _check_bits(bits)
-  stop_prob = _check_stop_prob(stop_prob)
-  num_strategies, n = bits.shape
-  log_pk = _log2_weights(weights, num_strategies)
-  # States: [:M] unstable (may still switch), [M:] stable, per strategy.
-  with np.errstate(divide="ignore"):
-    log_new = np.concatenate([np.log2(1.0 - stop_prob) + log_pk,
-                              np.log2(stop_prob) + log_pk])
-  z = np.arange(1, n, dtype=np.float64)
-  log_hazard = (-np.log2(z + 1.0)).tolist()  # pi_T(Z = z | Z >= z) = 1/(z+1)
-  log_survive = np.log2(z / (z + 1.0)).tolist()
-  bits_t = np.ascontiguousarray(np.concatenate([bits, bits]).T)
-  f = log_new.copy()  # unnormalised log2 forward weights
-  unstable = f[:num_strategies]
-  offset = 0.0
-  for start in range(0, n, _RENORM_EVERY):
-    for t in range(start, min(start + _RENORM_EVERY, n)):
-      np.subtract(f, bits_t[t], out=f)
-      if t < n - 1:  # switch after sample t + 1, i.e. at Z = t + 1
-        pool = np.logaddexp2.reduce(unstable) + log_hazard[t]
-        np.add(unstable, log_survive[t], out=unstable)
-        np.logaddexp2(f, log_new + pool, out=f)
-    norm = np.logaddexp2.reduce(f)
-    f -= norm
-    offset -= norm
-  return _total_bits(f, offset)
+  return _switch_forward(bits, stop_prob, weights)[0]
+
+
+def switch_distribution_cumulative_bits(bits, stop_prob: float = 0.5,
+                                        weights=None) -> np.ndarray:
+  """Codelength of samples 1..t under the switch distribution, for every t.
+
+  Entry t - 1 equals ``switch_distribution_bits(bits[:, :t], ...)``: Bob
+  decodes sample t from samples < t only, so the code of a prefix is the
+  code's cost up to that point (the curve of the paper's Figure 3). The last
+  entry is ``switch_distribution_bits(bits, ...)``.
+
+  Args:
+    bits: (M, n) per-sample codelengths in bits.
+    stop_prob: as in ``switch_distribution_bits``.
+    weights: pi_K; uniform by default.
+
+  Returns:
+    A non-decreasing (n,) array in bits.
+  """
+  return _switch_forward(bits, stop_prob, weights, cumulative=True)[1]
 
 
 def switch_prior_logprob(sequence: Sequence[Tuple[int, int]], n: int,

@@ -1,0 +1,299 @@
+"""Tests of the switch and self-switch codes over saved runs, and bin/switch."""
+
+import glob
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmdl import switch
+from tfmdl.codes import switch as switch_codes
+from tfmdl.experiments import prequential as prequential_experiment
+from tfmdl.experiments import switch as switch_experiment
+from tfmdl.experiments.defaults import paper_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = 200
+LOG2K = math.log2(10)
+TOL = 1e-9
+
+
+def _config(**changes):
+  config = paper_config("digits", "mlp")
+  config.num_train = N
+  config.num_test = 100
+  config.model_options.hidden_sizes = (16,)
+  config.train.update(dict(batch_size=32, max_epochs=3, verbose=0))
+  config.prequential.final_model = False
+  config.prequential.timesteps = (50, 100, N)  # two trained blocks
+  for key, value in changes.items():
+    target = config
+    *parents, leaf = key.split(".")
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """Workdirs of small prequential runs on digits, made once."""
+  root = tmp_path_factory.mktemp("runs")
+  variants = {
+      "mlp": {"prequential.final_model": True},
+      "wide": {"model_options.hidden_sizes": (32,), "seed": 1},
+      "order1": {"data_seed": 1},
+      "steps": {"prequential.timesteps": (100, N)},
+      "no_epochs": {"prequential.record_epoch_bits": False},
+      "random": {"random_labels": True, "random_labels_seed": 3},
+  }
+  paths = {}
+  for name, changes in variants.items():
+    paths[name] = str(root / name)
+    prequential_experiment.run(_config(**changes), paths[name])
+  return paths
+
+
+def _saved_record(path):
+  with open(os.path.join(path, "results.json")) as f:
+    return json.load(f)
+
+
+def test_load_run_reads_the_blocks(runs):
+  run = switch.load_run(runs["mlp"])
+  record = _saved_record(runs["mlp"])
+  assert (run.n, run.num_classes) == (N, 10)
+  assert run.timesteps == tuple(record["timesteps"])
+  assert run.per_sample_bits.shape == (N,)
+  assert run.per_sample_bits.sum() == pytest.approx(record["codelength_bits"])
+  assert len(run.epoch_bits) == len(run.timesteps)
+  np.testing.assert_array_equal(run.epoch_bits[0],
+                                np.full((1, run.timesteps[0]), LOG2K))
+  assert switch.load_run(runs["no_epochs"]).epoch_bits is None
+
+
+def test_switch_over_run_and_uniform_within_overhead(runs):
+  run = switch.load_run(runs["mlp"])
+  result = switch.switch_runs([run])
+  assert result.strategy_names == ("mlp", "uniform")
+  totals = result.strategy_totals
+  assert totals["mlp"] == pytest.approx(run.codelength_bits, rel=1e-12)
+  assert totals["uniform"] == pytest.approx(N * LOG2K, rel=1e-12)
+  best = min(run.codelength_bits, N * LOG2K)
+  assert result.methods["switch_distribution"].overhead_bits == (
+      pytest.approx(1.0 - math.log2(0.5 + 0.5 / N)))
+  for name in switch.METHODS:
+    method = result.methods[name]
+    assert method.bits <= best + method.overhead_bits + TOL, name
+  assert result.methods["bayes_mixture"].bits >= best - TOL
+  assert result.codelength_bits == result.methods["switch_distribution"].bits
+  assert result.compression_ratio == pytest.approx(
+      result.codelength_bits / (N * LOG2K))
+  # The curve is the code of each prefix.
+  for t in (1, 37, N):
+    assert result.cumulative_bits[t - 1] == pytest.approx(
+        switch_codes.switch_distribution_bits(result.strategy_bits[:, :t]),
+        abs=1e-9)
+
+
+def test_switch_over_two_runs_within_overhead(runs):
+  a, b = switch.load_run(runs["mlp"]), switch.load_run(runs["wide"])
+  result = switch.switch_runs([a, b])
+  assert len(result.strategy_names) == 3
+  best = min(a.codelength_bits, b.codelength_bits, N * LOG2K)
+  assert min(result.strategy_totals.values()) == pytest.approx(best)
+  for method in result.methods.values():
+    assert method.bits <= best + method.overhead_bits + TOL
+  assert result.methods["switch_distribution"].overhead_bits == (
+      pytest.approx(math.log2(3) - math.log2(0.5 + 0.5 / N)))
+  blocks = result.block_bits()
+  assert blocks.shape == (3, len(a.timesteps))
+  np.testing.assert_allclose(blocks.sum(axis=1),
+                             result.strategy_bits.sum(axis=1))
+  assert result.hindsight_bound_bits <= best + TOL
+  assert result.block_sequence_bits >= (
+      result.methods["block_switch"].bits - TOL)
+
+
+def test_self_switch_strategies_and_overhead(runs):
+  run = switch.load_run(runs["mlp"])
+  names, bits = switch.self_switch_matrix(run)
+  record = _saved_record(runs["mlp"])
+  max_epochs = max(b["epochs_trained"] for b in record["blocks"])
+  assert names == tuple(f"epoch_{e}" for e in range(max_epochs + 1)) + (
+      "prequential", "uniform")
+  first = run.timesteps[0]
+  np.testing.assert_array_equal(bits[:, :first], LOG2K)  # sent uniformly
+  np.testing.assert_array_equal(bits[-2], run.per_sample_bits)
+  for block in record["blocks"][1:]:
+    saved = np.load(os.path.join(runs["mlp"], "blocks",
+                                 f"block_{block['index']:03d}.npz"))
+    epoch_bits = saved["epoch_bits"]
+    assert epoch_bits.shape[0] == block["epochs_trained"] + 1
+    for e in range(max_epochs + 1):
+      np.testing.assert_array_equal(
+          bits[e, block["start"]:block["end"]],
+          epoch_bits[min(e, len(epoch_bits) - 1)])
+  result = switch.self_switch_run(run)
+  assert result.code == "self_switch"
+  overhead = result.methods["switch_distribution"].overhead_bits
+  assert overhead == pytest.approx(
+      math.log2(len(names)) - math.log2(0.5 + 0.5 / N))
+  assert result.codelength_bits <= run.codelength_bits + overhead + TOL
+  for method in result.methods.values():
+    assert method.bits <= min(result.strategy_totals.values()) + (
+        method.overhead_bits) + TOL
+
+
+def test_random_labels_are_not_compressed(runs):
+  # Kraft: no code beats uniform by k bits with probability above 2**-k.
+  run = switch.load_run(runs["random"])
+  assert run.random_labels
+  for result in (switch.switch_runs([run]), switch.self_switch_run(run)):
+    for method in result.methods.values():
+      assert method.bits >= N * LOG2K - 10
+
+
+def test_incompatible_runs_are_refused(runs):
+  mlp = switch.load_run(runs["mlp"])
+  with pytest.raises(ValueError, match="data_fingerprint") as err:
+    switch.switch_runs([mlp, switch.load_run(runs["order1"])])
+  assert "\n" not in str(err.value)
+  with pytest.raises(ValueError, match="differ in timesteps"):
+    switch.switch_runs([mlp, switch.load_run(runs["steps"])])
+  with pytest.raises(ValueError, match="twice"):
+    switch.check_compatible([mlp, switch.load_run(runs["mlp"] + "/")])
+
+
+def test_self_switch_needs_epoch_bits(runs):
+  with pytest.raises(ValueError, match="without epoch_bits"):
+    switch.self_switch_run(switch.load_run(runs["no_epochs"]))
+
+
+def test_bad_workdirs_are_refused(runs, tmp_path):
+  with pytest.raises(ValueError, match="no results.json"):
+    switch.load_run(str(tmp_path))
+  broken = tmp_path / "broken"
+  shutil.copytree(runs["mlp"], broken)
+  os.remove(broken / "blocks" / "block_002.npz")
+  with pytest.raises(ValueError, match="block files are missing"):
+    switch.load_run(str(broken))
+  with pytest.raises(ValueError, match="one run"):
+    switch.load_runs([runs["mlp"], runs["wide"]], self_switch=True)
+  with pytest.raises(ValueError, match="no runs"):
+    switch.load_runs([])
+  with pytest.raises(ValueError, match="without epoch_bits"):
+    switch.load_runs([runs["no_epochs"]], self_switch=True)
+  with pytest.raises(ValueError, match="differ in timesteps"):
+    switch.load_runs([runs["mlp"], runs["steps"]])
+  mlp = switch.load_runs([runs["mlp"]])
+  out = str(tmp_path / "out")
+  with pytest.raises(ValueError, match="one run"):
+    switch_experiment.run(mlp * 2, out, self_switch=True)
+  with pytest.raises(ValueError, match="is the run"):
+    switch_experiment.run(mlp, runs["mlp"])
+  assert not os.path.exists(out)
+
+
+def _bin_switch(*args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, "bin", "switch"),
+                         *args], capture_output=True, text=True, check=False,
+                        timeout=120)
+
+
+def _tensorboard_scalars(logdir):
+  scalars = {}
+  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == "scalars":
+          scalars.setdefault(value.tag, {})[event.step] = float(
+              tf.make_ndarray(value.tensor))
+  return scalars
+
+
+def test_bin_switch_end_to_end(runs, tmp_path):
+  out = str(tmp_path / "switch")
+  proc = _bin_switch(f"--runs={runs['mlp']},{runs['wide']}",
+                     f"--workdir={out}")
+  assert proc.returncode == 0, proc.stderr
+  assert "switch code over 3 strategies" in proc.stdout
+  record = _saved_record(out)
+  expected = switch.switch_runs([switch.load_run(runs["mlp"]),
+                                 switch.load_run(runs["wide"])])
+  assert record["code"] == "switch"
+  assert record["format_version"] == 1
+  assert (record["dataset"], record["model"]) == ("digits", "mlp+mlp")
+  assert (record["n"], record["num_classes"]) == (N, 10)
+  assert record["codelength_bits"] == pytest.approx(expected.codelength_bits)
+  assert record["codelength_kbits"] == pytest.approx(
+      expected.codelength_bits / 1000)
+  assert record["uniform_bits"] == pytest.approx(N * LOG2K)
+  assert record["compression_ratio"] == pytest.approx(
+      expected.compression_ratio)
+  # Only the "mlp" run trained a final model.
+  assert record["test_accuracy"] == _saved_record(runs["mlp"])[
+      "test_accuracy"]
+  assert runs["mlp"] in record["test_accuracy_source"]
+  for name in switch.METHODS:
+    assert record["parts"][f"{name}_bits"] == pytest.approx(
+        expected.methods[name].bits)
+    assert record["parts"][f"{name}_overhead_bits"] == pytest.approx(
+        expected.methods[name].overhead_bits)
+  assert [r["path"] for r in record["runs"]] == [runs["mlp"], runs["wide"]]
+  assert [r["codelength_bits"] for r in record["runs"]] == [
+      _saved_record(p)["codelength_bits"] for p in (runs["mlp"], runs["wide"])]
+  assert record["data_fingerprint"] == _saved_record(runs["mlp"])[
+      "data_fingerprint"]
+  assert record["saved_vs_best_prequential_bits"] == pytest.approx(
+      min(r["codelength_bits"] for r in record["runs"])
+      - record["codelength_bits"])
+  assert {"versions", "wall_s", "settings", "strategies",
+          "hindsight_bound_bits"} <= set(record)
+  scalars = _tensorboard_scalars(os.path.join(out, "tb"))
+  assert scalars["switch/codelength_kbits"][N] == pytest.approx(
+      record["codelength_kbits"], rel=1e-6)
+  curve = scalars["switch/cumulative_kbits"]
+  assert min(curve) == 1 and max(curve) == N
+  assert set(expected.timesteps) <= set(curve)
+  assert curve[N] == pytest.approx(record["codelength_kbits"], rel=1e-6)
+  uniform = scalars["switch_strategies/uniform_cumulative_kbits"]
+  assert uniform[50] == pytest.approx(50 * LOG2K / 1000, rel=1e-6)
+  assert "switch/bayes_mixture_overhead_bits" in scalars
+  with open(os.path.join(out, switch_experiment.FIGURE), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bin_switch_refuses_another_data_order(runs, tmp_path):
+  out = tmp_path / "refused"
+  proc = _bin_switch(f"--runs={runs['mlp']},{runs['order1']}",
+                     f"--workdir={out}")
+  assert proc.returncode == 2
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: runs differ in data_fingerprint")
+  assert not (out / "results.json").exists()
+
+
+def test_self_switch_experiment(runs, tmp_path):
+  out = str(tmp_path / "self_switch")
+  result = switch_experiment.run(switch.load_runs([runs["mlp"]]), out,
+                                 self_switch=True)
+  record = _saved_record(out)
+  assert record["code"] == "self_switch"
+  assert record["codelength_bits"] == pytest.approx(result.codelength_bits)
+  assert record["strategies"]["prequential"] == pytest.approx(
+      _saved_record(runs["mlp"])["codelength_bits"])
+  assert os.path.getsize(os.path.join(out, switch_experiment.FIGURE)) > 1000
+  scalars = _tensorboard_scalars(os.path.join(out, "tb"))
+  assert "self_switch/gap_to_uniform_kbits" in scalars
+  assert "self_switch_strategies/epoch_0_cumulative_kbits" in scalars
+  # The workdir now belongs to this self-switch; another run set is refused.
+  with pytest.raises(ValueError, match="holds another run"):
+    switch_experiment.run(switch.load_runs([runs["wide"]]), out,
+                          self_switch=True)

@@ -1,0 +1,249 @@
+"""A switch or self-switch experiment: saved prequential runs -> results.json.
+
+Takes finished prequential runs (``bin/prequential`` workdirs read by
+:func:`tfmdl.switch.load_runs`), computes the codes of :mod:`tfmdl.switch`
+and writes to the workdir ``results.json``, TensorBoard
+scalars and ``figure3_cumulative.png`` (the cumulative-codelength panel of
+the paper's Figure 3: cumulative codelength minus uniform against samples
+transmitted). No model is trained.
+
+TensorBoard tags (``<code>`` is ``switch`` or ``self_switch``):
+``<code>/codelength_kbits``, ``<code>/compression_ratio``,
+``<code>/<method>_kbits`` and ``<code>/<method>_overhead_bits`` at step n;
+``<code>/cumulative_kbits`` and ``<code>/gap_to_uniform_kbits`` (the headline
+code) and ``<code>_strategies/<strategy>_cumulative_kbits`` with step =
+samples transmitted, on a log-spaced grid plus the block ends.
+"""
+
+import os
+import re
+import time
+from typing import Optional, Sequence
+
+from absl import logging
+import ml_collections
+import numpy as np
+
+from tfmdl import results
+from tfmdl import summaries
+from tfmdl import switch
+from tfmdl.codes import units
+from tfmdl.experiments import common
+
+FIGURE = "figure3_cumulative.png"
+HINDSIGHT_NOTE = ("not a codelength: the best strategy of each block chosen "
+                  "after seeing the block, unpaid (what the paper's Table 2 "
+                  "reports as switch)")
+# Points of the TensorBoard curves (log-spaced), besides the block ends.
+_CURVE_POINTS = 200
+
+
+def curve_steps(n: int, timesteps: Sequence[int],
+                points: int = _CURVE_POINTS) -> np.ndarray:
+  """Sample counts 1..n, log-spaced, with every block end: the curves' x."""
+  grid = np.rint(np.geomspace(1, n, points)).astype(np.int64)
+  return np.unique(np.concatenate([grid, np.asarray(timesteps, np.int64)]))
+
+
+def _tag(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def write_summaries(writer: summaries.SummaryWriter,
+                    result: switch.SwitchResult) -> None:
+  """The results' scalars and cumulative curves (see the module docstring)."""
+  code, kbits = result.code, units.bits_to_kbits
+  values = {f"{code}/codelength_kbits": kbits(result.codelength_bits),
+            f"{code}/compression_ratio": result.compression_ratio}
+  for name, method in result.methods.items():
+    values[f"{code}/{name}_kbits"] = kbits(method.bits)
+    values[f"{code}/{name}_overhead_bits"] = method.overhead_bits
+  writer.scalars(values, step=result.n)
+  log2k = np.log2(result.num_classes)
+  strategies = np.cumsum(result.strategy_bits, axis=1)
+  names = [_tag(s) for s in result.strategy_names]
+  for t in curve_steps(result.n, result.timesteps):
+    headline = result.cumulative_bits[t - 1]
+    values = {f"{code}/cumulative_kbits": kbits(headline),
+              f"{code}/gap_to_uniform_kbits": kbits(headline - t * log2k)}
+    for name, row in zip(names, strategies):
+      values[f"{code}_strategies/{name}_cumulative_kbits"] = kbits(row[t - 1])
+    writer.scalars(values, step=t)
+  writer.flush()
+
+
+def plot_cumulative(curves: dict, num_classes: int, path: str, title: str,
+                    highlight: Optional[str] = None,
+                    reference: Optional[str] = None) -> None:
+  """Figure 3's panel: cumulative codelength minus uniform, log x axis.
+
+  Args:
+    curves: label -> (n,) cumulative codelength in bits of labels 1..t.
+    num_classes: K (the uniform code costs t log2 K for t labels).
+    path: the PNG to write.
+    title: the figure's title.
+    highlight: the label drawn in black on top (the switch code).
+    reference: a label; when given, a lower panel shows every curve minus
+      this one in bits (differences too small to see on the kbit scale).
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(7, 6.5 if reference else 4.5), dpi=120)
+  FigureCanvasAgg(fig)
+  if reference:
+    top, bottom = fig.subplots(2, 1, sharex=True,
+                               gridspec_kw=dict(height_ratios=(2, 1)))
+  else:
+    top, bottom = fig.add_subplot(), None
+  for label, cumulative in curves.items():
+    t = np.arange(1, len(cumulative) + 1)
+    style = (dict(color="black", linewidth=2.0, linestyle=(0, (4, 2)),
+                  zorder=3) if label == highlight else dict(linewidth=1.5))
+    top.plot(t, units.bits_to_kbits(cumulative - t * np.log2(num_classes)),
+             label=label, **style)
+    if bottom is not None:
+      bottom.plot(t, cumulative - curves[reference], **style)
+  top.axhline(0.0, color="gray", linestyle="--", linewidth=1, label="uniform")
+  top.set_ylabel("cumulative codelength - uniform (kbits)")
+  top.set_title(title)
+  top.legend()
+  axes = [top]
+  if bottom is not None:
+    bottom.set_ylabel(f"minus {reference} (bits)")
+    axes.append(bottom)
+  for ax in axes:
+    ax.set_xscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+  axes[-1].set_xlabel("samples transmitted")
+  fig.tight_layout()
+  fig.savefig(path)
+
+
+def _curves(result: switch.SwitchResult,
+            runs: Sequence[switch.PrequentialRun]) -> tuple:
+  """The figure's curves (each run's prequential code and the switch code)
+  and the label of the best run's prequential code."""
+  names = result.strategy_names[:len(runs)]
+  if result.code == "self_switch":
+    names = (runs[0].model,)
+  curves = {f"prequential ({name})": np.cumsum(run.per_sample_bits)
+            for name, run in zip(names, runs)}
+  best = min(curves, key=lambda label: curves[label][-1])
+  curves[result.code.replace("_", "-")] = result.cumulative_bits
+  return curves, best
+
+
+def _identity(code: str, runs: Sequence[switch.PrequentialRun],
+              settings: switch.SwitchSettings) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({
+      "code": code, "runs": [os.path.abspath(r.path) for r in runs],
+      "settings": {"stop_prob": settings.stop_prob,
+                   "fixed_share_alphas": list(settings.fixed_share_alphas),
+                   "block_switch_rate": settings.block_switch_rate}})
+
+
+def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
+        self_switch: bool = False,
+        settings: switch.SwitchSettings = switch.SwitchSettings()
+        ) -> switch.SwitchResult:
+  """The switch (or, with ``self_switch``, self-switch) code of saved runs.
+
+  Args:
+    runs: prequential runs from :func:`tfmdl.switch.load_runs`; exactly one
+      for the self-switch code.
+    workdir: where results.json, the figure and ``tb/`` go; not a run's own
+      workdir.
+    self_switch: switch between one run's stopping times instead of runs.
+    settings: the priors, fixed in advance.
+
+  Returns:
+    The :class:`tfmdl.switch.SwitchResult`; ``results.json`` holds its
+    numbers.
+
+  Raises:
+    ValueError: incompatible runs, a self-switch over several runs or without
+      epoch_bits, or a run's workdir as ``workdir``.
+  """
+  began = time.perf_counter()
+  if self_switch and len(runs) != 1:
+    raise ValueError(f"the self-switch code takes one run, got {len(runs)}")
+  out = os.path.realpath(workdir)
+  for r in runs:
+    if os.path.realpath(r.path) == out:
+      raise ValueError(f"workdir {workdir} is the run {r.path}; use a new "
+                       "--workdir")
+  result = (switch.self_switch_run(runs[0], settings) if self_switch
+            else switch.switch_runs(runs, settings))
+  config = _identity(result.code, runs, settings)
+  wd = common.Workdir(workdir, config, runs[0].data_fingerprint)
+  logging.info("%s code of %s over %d strategies: %.1f bits", result.code,
+               runs[0].dataset, len(result.strategy_names),
+               result.codelength_bits)
+  writer = summaries.SummaryWriter(wd.tensorboard_dir)
+  writer.hparams({"code": result.code, "dataset": runs[0].dataset,
+                  "model": "+".join(r.model for r in runs)})
+  write_summaries(writer, result)
+  name = result.code.replace("_", "-")
+  curves, best = _curves(result, runs)
+  plot_cumulative(curves, result.num_classes, wd.file(FIGURE),
+                  f"{runs[0].dataset}: {name} code", highlight=name,
+                  reference=best)
+  results.write_json(wd.file("results.json"), result_record(
+      result, runs, config, time.perf_counter() - began))
+  return result
+
+
+def result_record(result: switch.SwitchResult,
+                  runs: Sequence[switch.PrequentialRun],
+                  config: ml_collections.ConfigDict, wall_s: float) -> dict:
+  """The results.json of a switch or self-switch experiment."""
+  kbits = units.bits_to_kbits
+  parts = {}
+  for name, method in result.methods.items():
+    parts[f"{name}_bits"] = method.bits
+    parts[f"{name}_overhead_bits"] = method.overhead_bits
+  parts["block_switch_viterbi_bits"] = result.block_sequence_bits
+  totals = result.strategy_totals
+  parts["best_single_strategy_bits"] = totals[result.best_strategy]
+  with_accuracy = [r for r in runs if r.test_accuracy is not None]
+  best_run = max(with_accuracy, key=lambda r: r.test_accuracy, default=None)
+  best_prequential = min(r.codelength_bits for r in runs)
+  return {
+      "format_version": results.FORMAT_VERSION,
+      "code": result.code,
+      "dataset": runs[0].dataset,
+      "model": "+".join(r.model for r in runs),
+      "models": [r.model for r in runs],
+      "random_labels": runs[0].random_labels,
+      "n": result.n,
+      "num_classes": result.num_classes,
+      "codelength_bits": result.codelength_bits,
+      "codelength_kbits": kbits(result.codelength_bits),
+      "uniform_bits": result.uniform_bits,
+      "compression_ratio": result.compression_ratio,
+      "test_accuracy": None if best_run is None else best_run.test_accuracy,
+      "test_accuracy_source": (
+          None if best_run is None else
+          f"best final-model test accuracy of the runs: {best_run.path} "
+          f"({best_run.model})"),
+      "parts": parts,
+      "headline_method": "switch_distribution",
+      "overhead_note": ("each <method>_overhead_bits is the stated worst case "
+                        "over the best single strategy: <method>_bits <= "
+                        "best_single_strategy_bits + overhead"),
+      "strategies": totals,
+      "best_strategy": result.best_strategy,
+      "block_switch_sequence": list(result.block_sequence),
+      "best_prequential_bits": best_prequential,
+      "saved_vs_best_prequential_bits":
+          best_prequential - result.codelength_bits,
+      "hindsight_bound_bits": result.hindsight_bound_bits,
+      "hindsight_bound_note": HINDSIGHT_NOTE,
+      "settings": config.settings.to_dict(),
+      "runs": [r.summary() for r in runs],
+      "timesteps": result.timesteps,
+      "data_fingerprint": runs[0].data_fingerprint,
+      "config": config.to_dict(),
+      "versions": results.library_versions(),
+      "wall_s": wall_s,
+  }

@@ -1,0 +1,409 @@
+"""Switch and self-switch codes over saved prequential runs (paper, App. E).
+
+A prequential run (``bin/prequential``) saves every label's codelength in
+transmission order. Runs that share the data order and the block schedule
+are prediction strategies on the same sequence; switching between them
+(section 3.4) beats the catch-up phenomenon: a large model that starts worse
+than uniform no longer has to pay for its slow start.
+
+* switch code (:func:`switch_runs`): the strategies are the runs' per-sample
+  bits plus the uniform code (log2 K per label, always included);
+* self-switch code (:func:`self_switch_run`): the strategies are one run's
+  stopping times "epoch e" in every block (``codes.switch.
+  self_switch_strategies`` on the blocks' ``epoch_bits``), plus the run's own
+  prequential bits and the uniform code. The first block is sent uniformly,
+  so every strategy is uniform there.
+
+The paper picked the best strategy per block after seeing the block and did
+not pay for the choice; that number is a bound, reported here only as
+``hindsight_bound_bits``. The codelength reported here is the switch
+distribution of van Erven et al. (2012) with a prior fixed in advance
+(:class:`SwitchSettings`): Bob runs the same forward recursion, so it decodes.
+The Bayes mixture, fixed share over a fixed grid of rates and block
+switching are reported beside it with their worst-case overhead over the best
+single strategy; none of them is picked after the fact (picking the best of
+the methods would cost log2 of their number, which is not done here).
+
+Example::
+
+    from tfmdl import switch
+    runs = switch.load_runs(["/tmp/mlp", "/tmp/lenet"])
+    result = switch.switch_runs(runs)
+    print(result.codelength_bits, result.methods["bayes_mixture"].bits)
+    print(switch.self_switch_run(runs[1]).codelength_bits)
+"""
+
+import dataclasses
+import math
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tfmdl import results
+from tfmdl.codes import switch as switch_codes
+from tfmdl.codes.uniform import uniform_bits
+
+UNIFORM = "uniform"
+PREQUENTIAL = "prequential"
+# Every method, the headline first.
+METHODS = ("switch_distribution", "bayes_mixture", "fixed_share_grid",
+           "block_switch")
+# Relative tolerance between a run's saved codelength and its per-sample bits.
+_SUM_RTOL = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchSettings:
+  """The priors, agreed before seeing any data (so they cost nothing).
+
+  Attributes:
+    stop_prob: the switch distribution's probability that a segment is the
+      last one (van Erven et al.'s pi_M); its overhead over the best single
+      strategy is at most log2 M + 1 bits at 1/2.
+    fixed_share_alphas: the fixed-share rates, mixed uniformly (log2 of their
+      number is paid).
+    block_switch_rate: probability of leaving the current strategy at a block
+      boundary in the block-switching code.
+  """
+  stop_prob: float = 0.5
+  fixed_share_alphas: tuple = (1e-4, 1e-3, 1e-2)
+  block_switch_rate: float = 0.1
+
+  def __post_init__(self):
+    if not 0.0 <= self.stop_prob <= 1.0:
+      raise ValueError(f"stop_prob must be in [0, 1], got {self.stop_prob}")
+    if not self.fixed_share_alphas or any(
+        not 0.0 <= a < 1.0 for a in self.fixed_share_alphas):
+      raise ValueError("fixed_share_alphas must be a non-empty tuple of rates "
+                       f"in [0, 1), got {self.fixed_share_alphas}")
+    if not 0.0 <= self.block_switch_rate < 1.0:
+      raise ValueError(f"block_switch_rate must be in [0, 1), got "
+                       f"{self.block_switch_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrequentialRun:
+  """A finished prequential run, read back from its workdir.
+
+  ``per_sample_bits`` holds every label's bits in transmission order;
+  ``epoch_bits[k]`` is block k's (epochs + 1, block size) array of bits after
+  each epoch (block 0, sent uniformly, is a single row), or ``epoch_bits`` is
+  None when the run did not record them.
+  """
+  path: str
+  dataset: str
+  model: str
+  random_labels: bool
+  n: int
+  num_classes: int
+  timesteps: tuple
+  data_fingerprint: str
+  codelength_bits: float
+  test_accuracy: Optional[float]
+  per_sample_bits: np.ndarray = dataclasses.field(repr=False)
+  epoch_bits: Optional[tuple] = dataclasses.field(default=None, repr=False)
+
+  def summary(self) -> dict:
+    """The JSON-friendly description of the run (for results.json)."""
+    return {
+        "path": os.path.abspath(self.path), "model": self.model,
+        "codelength_bits": self.codelength_bits,
+        "compression_ratio": self.codelength_bits / uniform_bits(
+            self.n, self.num_classes),
+        "test_accuracy": self.test_accuracy,
+        "data_fingerprint": self.data_fingerprint,
+        "has_epoch_bits": self.epoch_bits is not None,
+    }
+
+
+def load_run(path: str) -> PrequentialRun:
+  """Read the prequential run saved in workdir ``path``.
+
+  Raises:
+    ValueError: no ``results.json`` or block files, not a prequential run, or
+      block files that disagree with ``results.json``.
+  """
+  results_path = os.path.join(path, "results.json")
+  if not os.path.isfile(results_path):
+    raise ValueError(f"no results.json in {path}: not a finished prequential "
+                     "run (run bin/prequential into it first)")
+  record = results.read_json(results_path)
+  if record.get("code") != PREQUENTIAL:
+    raise ValueError(f"{path} holds a {record.get('code')!r} run, not a "
+                     "prequential one")
+  timesteps = tuple(record["timesteps"])
+  per_sample, epoch_bits = [], []
+  for index, (start, end) in enumerate(zip((0,) + timesteps[:-1], timesteps)):
+    npz = os.path.join(path, "blocks", f"block_{index:03d}.npz")
+    if not os.path.isfile(npz):
+      raise ValueError(f"{path} has no blocks/block_{index:03d}.npz: its "
+                       "block files are missing")
+    with np.load(npz) as arrays:
+      bits = np.asarray(arrays["per_sample_bits"], dtype=np.float64)
+      epochs = (np.asarray(arrays["epoch_bits"], dtype=np.float64)
+                if "epoch_bits" in arrays else None)
+    if bits.shape != (end - start,):
+      raise ValueError(f"{npz} has {bits.shape} per-sample bits, block "
+                       f"[{start}, {end}) needs {end - start}")
+    if index == 0:
+      epochs = bits[None, :]  # sent uniformly: one "epoch", for every e
+    elif epochs is not None and (epochs.ndim != 2 or
+                                 epochs.shape[1] != end - start):
+      raise ValueError(f"{npz} has epoch_bits of shape {epochs.shape}, block "
+                       f"[{start}, {end}) needs (epochs + 1, {end - start})")
+    per_sample.append(bits)
+    epoch_bits.append(epochs)
+  per_sample = np.concatenate(per_sample)
+  if not math.isclose(per_sample.sum(), record["codelength_bits"],
+                      rel_tol=_SUM_RTOL):
+    raise ValueError(f"{path}: block files sum to {per_sample.sum():.3f} "
+                     f"bits, results.json says {record['codelength_bits']:.3f}")
+  return PrequentialRun(
+      path=path, dataset=record["dataset"], model=record["model"],
+      random_labels=bool(record.get("random_labels", False)),
+      n=int(record["n"]), num_classes=int(record["num_classes"]),
+      timesteps=timesteps, data_fingerprint=record["data_fingerprint"],
+      codelength_bits=float(record["codelength_bits"]),
+      test_accuracy=record.get("test_accuracy"), per_sample_bits=per_sample,
+      epoch_bits=(None if any(e is None for e in epoch_bits)
+                  else tuple(epoch_bits)))
+
+
+def check_compatible(runs: Sequence[PrequentialRun]) -> None:
+  """Raise ValueError unless all runs code the same labels in the same blocks.
+
+  Switching is only a code when every strategy predicts the same label at
+  the same position: same data set and order (``data_fingerprint``), n, K
+  and block schedule (``timesteps``).
+  """
+  if not runs:
+    raise ValueError("no runs given")
+  paths = [os.path.realpath(r.path) for r in runs]
+  for i, p in enumerate(paths):
+    if p in paths[:i]:
+      raise ValueError(f"run {runs[i].path} is given twice")
+  first = runs[0]
+  for run in runs[1:]:
+    for field in ("data_fingerprint", "n", "num_classes", "timesteps"):
+      a, b = getattr(first, field), getattr(run, field)
+      if a != b:
+        raise ValueError(f"runs differ in {field}: {first.path} has {a}, "
+                         f"{run.path} has {b}; switching needs the same data "
+                         "order and schedule")
+
+
+def _check_epoch_bits(run: PrequentialRun) -> None:
+  if run.epoch_bits is None:
+    raise ValueError(f"run {run.path} was recorded without epoch_bits "
+                     "(prequential.record_epoch_bits=False); the self-switch "
+                     "code needs them")
+
+
+def load_runs(paths: Sequence[str], *,
+              self_switch: bool = False) -> list:
+  """Read and check the runs of a switch (or self-switch) code.
+
+  Refuses, with a ValueError, everything :func:`switch_runs` or
+  :func:`self_switch_run` would: no runs, an unreadable or incompatible run,
+  a self-switch over several runs or over a run without ``epoch_bits``.
+  Needs numpy only, so a binary can refuse bad input before loading
+  TensorFlow.
+  """
+  if not paths:
+    raise ValueError("no runs given (--runs=DIR1,DIR2,...)")
+  if self_switch and len(paths) != 1:
+    raise ValueError(f"the self-switch code takes one run, got {len(paths)}")
+  runs = [load_run(p) for p in paths]
+  check_compatible(runs)
+  if self_switch:
+    _check_epoch_bits(runs[0])
+  return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodResult:
+  """One mixture code: its codelength and its stated worst-case overhead.
+
+  ``bits <= best single strategy + overhead_bits`` always holds.
+  """
+  bits: float
+  overhead_bits: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchResult:
+  """Codelengths of switching between M strategies over n labels.
+
+  Attributes:
+    code: ``"switch"`` or ``"self_switch"``.
+    n, num_classes, timesteps: the data and the blocks.
+    strategy_names: the M strategies (``"uniform"`` last).
+    strategy_bits: (M, n) per-sample bits.
+    methods: :data:`METHODS` -> :class:`MethodResult`; the headline code is
+      ``"switch_distribution"``.
+    block_sequence: the Viterbi strategy of each block (names) under the
+      block-switching prior, and its two-part codelength
+      ``block_sequence_bits`` (also a code, >= the block-switch mixture).
+    cumulative_bits: (n,) codelength of labels 1..t under the headline code.
+    settings: the priors used.
+  """
+  code: str
+  n: int
+  num_classes: int
+  timesteps: tuple
+  strategy_names: tuple
+  strategy_bits: np.ndarray = dataclasses.field(repr=False)
+  methods: dict
+  block_sequence: tuple
+  block_sequence_bits: float
+  cumulative_bits: np.ndarray = dataclasses.field(repr=False)
+  settings: SwitchSettings
+
+  @property
+  def codelength_bits(self) -> float:
+    return self.methods["switch_distribution"].bits
+
+  @property
+  def uniform_bits(self) -> float:
+    return uniform_bits(self.n, self.num_classes)
+
+  @property
+  def compression_ratio(self) -> float:
+    return self.codelength_bits / self.uniform_bits
+
+  @property
+  def strategy_totals(self) -> dict:
+    """Codelength of each strategy alone, in bits."""
+    return dict(zip(self.strategy_names,
+                    self.strategy_bits.sum(axis=1).tolist()))
+
+  @property
+  def best_strategy(self) -> str:
+    totals = self.strategy_totals
+    return min(totals, key=totals.get)
+
+  @property
+  def hindsight_bound_bits(self) -> float:
+    """The best strategy of every block, chosen after seeing it, unpaid.
+
+    The paper's switch numbers; not a codelength (Bob cannot decode it).
+    """
+    return float(self.block_bits().min(axis=0).sum())
+
+  def block_bits(self) -> np.ndarray:
+    """(M, B) codelength of each block under each strategy."""
+    starts = np.asarray((0,) + tuple(self.timesteps[:-1]))
+    return np.add.reduceat(self.strategy_bits, starts, axis=1)
+
+
+def uniform_row(n: int, num_classes: int) -> np.ndarray:
+  """Per-sample bits of the uniform code: log2 K for every label."""
+  return np.full(n, math.log2(num_classes))
+
+
+def switch_matrix(runs: Sequence[PrequentialRun]) -> tuple:
+  """``(names, bits)``: the runs' per-sample bits and the uniform code.
+
+  Names are the runs' models, with the workdir's name added where two runs
+  share a model.
+  """
+  check_compatible(runs)
+  models = [r.model for r in runs]
+  names = [r.model if models.count(r.model) == 1
+           else f"{r.model}:{os.path.basename(os.path.normpath(r.path))}"
+           for r in runs]
+  if len(set(names)) < len(names):
+    names = [f"{r.model}:{r.path}" for r in runs]
+  bits = np.stack([r.per_sample_bits for r in runs]
+                  + [uniform_row(runs[0].n, runs[0].num_classes)])
+  return tuple(names) + (UNIFORM,), bits
+
+
+def self_switch_matrix(run: PrequentialRun) -> tuple:
+  """``(names, bits)``: stopping times ``epoch_0..epoch_E`` of ``run``, its
+  prequential bits and the uniform code.
+
+  Raises:
+    ValueError: the run was recorded without ``epoch_bits``.
+  """
+  _check_epoch_bits(run)
+  epochs = switch_codes.self_switch_strategies(run.epoch_bits)
+  names = tuple(f"epoch_{e}" for e in range(len(epochs)))
+  bits = np.concatenate([epochs, run.per_sample_bits[None, :],
+                         uniform_row(run.n, run.num_classes)[None, :]])
+  return names + (PREQUENTIAL, UNIFORM), bits
+
+
+def switch_code(names: Sequence[str], bits: np.ndarray,
+                timesteps: Sequence[int], num_classes: int, *,
+                code: str = "switch",
+                settings: SwitchSettings = SwitchSettings()) -> SwitchResult:
+  """Every switching code of :data:`METHODS` over a strategy matrix.
+
+  Args:
+    names: M strategy names.
+    bits: (M, n) per-sample bits in transmission order.
+    timesteps: block ends (the last one is n), for block switching.
+    num_classes: K.
+    code: the name recorded in the result.
+    settings: the priors, fixed in advance.
+
+  Returns:
+    A :class:`SwitchResult`.
+  """
+  bits = np.asarray(bits, dtype=np.float64)
+  names = tuple(names)
+  if bits.ndim != 2 or len(names) != bits.shape[0]:
+    raise ValueError(f"need one name per strategy: {len(names)} names, bits "
+                     f"of shape {bits.shape}")
+  timesteps = tuple(int(t) for t in timesteps)
+  if not timesteps or timesteps[-1] != bits.shape[1]:
+    raise ValueError(f"timesteps must end at n={bits.shape[1]}, got "
+                     f"{timesteps}")
+  num_strategies, n = bits.shape
+  s = settings
+  cumulative = switch_codes.switch_distribution_cumulative_bits(
+      bits, s.stop_prob)
+  blocks = np.add.reduceat(bits, np.asarray((0,) + timesteps[:-1]), axis=1)
+  block = switch_codes.block_switch_bits(blocks, s.block_switch_rate)
+  methods = {
+      "switch_distribution": MethodResult(
+          float(cumulative[-1]),
+          switch_codes.switch_distribution_overhead_bits(
+              num_strategies, n, s.stop_prob)),
+      "bayes_mixture": MethodResult(
+          switch_codes.bayes_mixture_bits(bits),
+          switch_codes.bayes_mixture_overhead_bits(num_strategies)),
+      "fixed_share_grid": MethodResult(
+          switch_codes.fixed_share_grid_bits(bits, s.fixed_share_alphas),
+          switch_codes.fixed_share_grid_overhead_bits(
+              num_strategies, n, s.fixed_share_alphas)),
+      "block_switch": MethodResult(
+          block.mixture_bits,
+          switch_codes.block_switch_overhead_bits(
+              num_strategies, len(timesteps), s.block_switch_rate)),
+  }
+  return SwitchResult(
+      code=code, n=n, num_classes=num_classes, timesteps=timesteps,
+      strategy_names=names, strategy_bits=bits, methods=methods,
+      block_sequence=tuple(names[k] for k in block.best_sequence),
+      block_sequence_bits=block.best_sequence_bits,
+      cumulative_bits=cumulative, settings=settings)
+
+
+def switch_runs(runs: Sequence[PrequentialRun],
+                settings: SwitchSettings = SwitchSettings()) -> SwitchResult:
+  """The switch code over compatible runs and the uniform code."""
+  names, bits = switch_matrix(runs)
+  return switch_code(names, bits, runs[0].timesteps, runs[0].num_classes,
+                     code="switch", settings=settings)
+
+
+def self_switch_run(run: PrequentialRun,
+                    settings: SwitchSettings = SwitchSettings()
+                    ) -> SwitchResult:
+  """The self-switch code of one run (stopping times, its code, uniform)."""
+  names, bits = self_switch_matrix(run)
+  return switch_code(names, bits, run.timesteps, run.num_classes,
+                     code="self_switch", settings=settings)
