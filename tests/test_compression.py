@@ -1,0 +1,222 @@
+"""Lossless label compression: exact round trip, size, refusals, binaries."""
+
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfmdl import compression
+from tfmdl import prequential
+from tfmdl.experiments import common
+from tfmdl.experiments.prequential import prequential_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--config.model_options.hidden_sizes=(16,)",
+        "--config.train.max_epochs=2", "--config.train.verbose=0"]
+
+
+def _config():
+  """configs/prequential_digits.py:mlp, 200 samples, ``TINY`` overrides."""
+  path = os.path.join(REPO, "configs", "prequential_digits.py")
+  spec = importlib.util.spec_from_file_location("prequential_digits", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("mlp")
+  config.num_train = 200
+  config.model_options.hidden_sizes = (16,)
+  config.train.max_epochs = 2
+  config.train.verbose = 0
+  return config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("compression")
+  config = _config()
+  path = str(folder / "labels.tfmdl")
+  result = compression.compress(config, path)
+  out = str(folder / "labels.npy")
+  decoded = compression.decompress(path, out)
+  return config, result, decoded, path, out
+
+
+def _rewrite(path, new_path, edit):
+  header, payload = compression.read_file(path)
+  edit(header)
+  compression.write_file(new_path, header, payload)
+
+
+def test_round_trip_is_bit_exact(run):
+  config, result, decoded, _, out = run
+  y = common.load_dataset(config).y_train
+  labels = np.load(out)
+  assert labels.dtype == y.dtype and labels.shape == (200,)
+  np.testing.assert_array_equal(labels, y)
+  assert (decoded.n, decoded.num_classes) == (200, 10)
+  assert decoded.environment_diffs == ()
+  assert result.n == 200 and result.num_classes == 10
+
+
+def test_payload_size_matches_the_prequential_codelength(run):
+  config, result, _, path, _ = run
+  dataset = common.load_dataset(config)
+  reference = prequential.prequential_code(
+      common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
+      dataset.num_classes, config=prequential_config(config))
+  # The same training, replayed: the same float codelength.
+  assert result.codelength_bits == pytest.approx(reference.codelength_bits,
+                                                 rel=1e-9)
+  slack = 0.01 * reference.codelength_bits + 256
+  assert abs(result.payload_bits - reference.codelength_bits) <= slack
+  assert result.payload_bits % 32 == 0
+  assert result.coder_bits <= 64
+  assert result.file_bits == 8 * os.path.getsize(path)
+  assert result.file_bits == result.header_bits + result.payload_bits
+
+
+def test_header_records_what_bob_needs(run):
+  config, result, _, path, _ = run
+  dataset = common.load_dataset(config)
+  with open(path, "rb") as f:
+    assert f.read(8) == compression.MAGIC
+  header, payload = compression.read_file(path)
+  assert header["format_version"] == compression.FORMAT_VERSION
+  assert header["config"] == json.loads(json.dumps(config.to_dict()))
+  assert (header["n"], header["num_classes"]) == (200, 10)
+  assert header["timesteps"] == [10, 20, 40, 80, 160, 200]
+  assert header["seed"] == 0 and header["data_seed"] == 0
+  assert header["block_seeds"] == [prequential.block_seed(0, i)
+                                   for i in range(1, 6)]
+  assert header["data_fingerprint"] == dataset.fingerprint()
+  assert header["inputs_fingerprint"] == compression.inputs_fingerprint(
+      dataset.x_train)
+  assert header["labels_sha256"] == compression.labels_checksum(
+      dataset.y_train)
+  assert header["payload_bytes"] == len(payload) == result.payload_bits // 8
+  assert header["codelength_bits"] == result.codelength_bits
+  for key in ("tensorflow", "numpy", "constriction", "physical_devices",
+              "cpu", "gpus"):
+    assert key in header["environment"]
+
+
+def test_corrupted_payload_is_refused_and_nothing_written(run, tmp_path):
+  _, _, _, path, _ = run
+  with open(path, "rb") as f:
+    blob = bytearray(f.read())
+  blob[-5] ^= 0x40
+  bad = tmp_path / "corrupt.tfmdl"
+  bad.write_bytes(bytes(blob))
+  out = tmp_path / "out.npy"
+  with pytest.raises(ValueError, match="corrupt"):
+    compression.decompress(str(bad), str(out))
+  assert not out.exists()
+
+
+@pytest.mark.parametrize("keep, message", [
+    (-3, "truncated or damaged: payload has"),
+    (40, "truncated \\(inside the header\\)"),
+    (5, "bad magic"),
+])
+def test_truncated_file_is_refused(run, tmp_path, keep, message):
+  _, _, _, path, _ = run
+  with open(path, "rb") as f:
+    blob = f.read()
+  bad = tmp_path / "short.tfmdl"
+  bad.write_bytes(blob[:keep])
+  out = tmp_path / "out.npy"
+  with pytest.raises(ValueError, match=message):
+    compression.decompress(str(bad), str(out))
+  assert not out.exists()
+
+
+def test_other_format_version_is_refused(run, tmp_path):
+  _, _, _, path, _ = run
+  with open(path, "rb") as f:
+    blob = bytearray(f.read())
+  struct.pack_into("<I", blob, 8, 99)
+  bad = tmp_path / "v99.tfmdl"
+  bad.write_bytes(bytes(blob))
+  with pytest.raises(ValueError, match="format version 99"):
+    compression.read_file(str(bad))
+
+
+def test_other_inputs_are_refused(run, tmp_path):
+  _, _, _, path, _ = run
+  bad = str(tmp_path / "seed1.tfmdl")
+  _rewrite(path, bad, lambda h: h["config"].update(data_seed=1))
+  out = tmp_path / "out.npy"
+  with pytest.raises(ValueError, match="inputs differ"):
+    compression.decompress(bad, str(out))
+  assert not out.exists()
+
+
+def test_another_environment_is_refused_unless_forced(run, tmp_path):
+  config, _, _, path, _ = run
+  bad = str(tmp_path / "env.tfmdl")
+  _rewrite(path, bad,
+           lambda h: h["environment"].update(tensorflow="0.0.0"))
+  out = tmp_path / "out.npy"
+  with pytest.raises(ValueError, match="tensorflow: file '0.0.0'"):
+    compression.decompress(bad, str(out))
+  assert not out.exists()
+  forced = compression.decompress(bad, str(out), force=True)
+  assert len(forced.environment_diffs) == 1
+  np.testing.assert_array_equal(np.load(out),
+                                common.load_dataset(config).y_train)
+
+
+def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
+  # Another learning rate stands for any difference in the replayed
+  # training (library, device, non-deterministic kernel): other models,
+  # other probabilities, wrong labels -- caught, and nothing is written.
+  _, _, _, path, _ = run
+  bad = str(tmp_path / "lr.tfmdl")
+  _rewrite(path, bad, lambda h: h["config"]["train"].update(learning_rate=0.1))
+  out = tmp_path / "out.npy"
+  with pytest.raises(ValueError, match="checksum mismatch"):
+    compression.decompress(bad, str(out))
+  assert not out.exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("deterministic", False, "needs config.deterministic=True"),
+    ("learner", "online", "block learner only"),
+])
+def test_compress_refuses_what_bob_cannot_replay(tmp_path, field, value,
+                                                 message):
+  config = _config()
+  config[field] = value
+  path = tmp_path / "x.tfmdl"
+  with pytest.raises(ValueError, match=message):
+    compression.compress(config, str(path))
+  assert not path.exists()
+
+
+def _bin(name, args, cwd):
+  return subprocess.run([sys.executable, os.path.join(REPO, "bin", name)] +
+                        args, capture_output=True, text=True, cwd=cwd,
+                        timeout=300)
+
+
+def test_binaries_end_to_end(tmp_path):
+  # Two processes: Bob's replay does not share anything with Alice's.
+  packed = str(tmp_path / "labels.tfmdl")
+  proc = _bin("compress", [f"--out={packed}", "--config.num_train=80",
+                           "--config.prequential.timesteps=(40,80)"] + TINY,
+              tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  header, payload = compression.read_file(packed)
+  assert f"payload {8 * len(payload)})" in proc.stdout
+  bits = header["codelength_bits"]
+  assert f"prequential codelength {bits:.1f} bits" in proc.stdout
+  out = str(tmp_path / "labels.npy")
+  proc = _bin("decompress", [packed, f"--out={out}"], tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "checksum ok" in proc.stdout
+  y = common.load_dataset(_config()).y_train[:80]
+  np.testing.assert_array_equal(np.load(out), y)
