@@ -1,0 +1,391 @@
+"""Hyperparameter search: exact selection costs, valid mixtures, resuming."""
+
+import glob
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from tensorflow.core.util import event_pb2
+import tensorflow as tf
+
+from tfmdl import models
+from tfmdl import tuning
+from tfmdl.experiments import tune
+from tfmdl.experiments.defaults import paper_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPACE = {"model": ("mlp", "lenet"), "learning_rate": (1e-3, 3e-3, 1e-2),
+         "width": (64, 128), "depth": (1, 2), "dropout": (0.0, 0.5)}
+
+
+def _fake_code(hparams):
+  """A deterministic stand-in for a code's codelength."""
+  return (500.0 + 1000.0 * hparams["learning_rate"] + hparams.get("width", 0)
+          / 8 + 3.0 * hparams.get("depth", 0) + hparams.get("max_epochs", 0))
+
+
+class _Counter:
+  """``run_trial`` that records which trial indices it ran."""
+
+  def __init__(self, code=_fake_code):
+    self.ran = []
+    self._code = code
+
+  def __call__(self, index, hparams):
+    self.ran.append(index)
+    return tuning.TrialOutcome(self._code(hparams))
+
+
+# --- the arithmetic --------------------------------------------------------
+
+
+def test_mixture_bits_by_hand():
+  # -log2(2^-11 + 2^-13) = 11 - log2(1 + 1/4)
+  assert tuning.mixture_bits([10.0, 12.0], [1.0, 1.0]) == pytest.approx(
+      11.0 - math.log2(1.25), abs=1e-12)
+  assert tuning.mixture_bits([7.0], [0.0]) == 7.0
+  assert tuning.mixture_bits([math.inf, 5.0], [0.0, 0.0]) == 5.0
+  # Far-apart terms: no underflow, the small one dominates.
+  assert tuning.mixture_bits([1e6, 2e6], [3.0, 3.0]) == pytest.approx(1e6 + 3)
+  with pytest.raises(ValueError, match="at least one"):
+    tuning.mixture_bits([], [])
+
+
+def test_explicit_cost_is_a_complete_prefix_code():
+  space = tuning.SearchSpace.create(SPACE)
+  mlp = {"model": "mlp", "learning_rate": 1e-3, "width": 64, "depth": 1,
+         "dropout": 0.0}
+  assert space.bits(mlp) == pytest.approx(1 + math.log2(3) + 1 + 1 + 1)
+  assert space.bits({"model": "lenet", "learning_rate": 1e-3}) == (
+      pytest.approx(1 + math.log2(3)))
+  # Kraft: summing 2^-H over every configuration of the space gives 1.
+  total = 0.0
+  for model in ("mlp", "lenet"):
+    knobs = [k for k in space.active(model) if k != "model"]
+    for values in itertools.product(*(SPACE[k] for k in knobs)):
+      total += 2.0 ** -space.bits(dict(zip(knobs, values), model=model))
+  assert total == pytest.approx(1.0)
+  # prior_stddev only changes (and costs) the variational code.
+  with_prior = dict(SPACE, prior_stddev=(0.1, 1.0))
+  assert tuning.SearchSpace.create(with_prior).bits(mlp) == space.bits(mlp)
+  assert tuning.SearchSpace.create(with_prior, "variational").bits(
+      dict(mlp, prior_stddev=0.1)) == pytest.approx(space.bits(mlp) + 1)
+
+
+def test_budget_levels_follow_keras_tuner_brackets():
+  assert tuning.budget_levels(9, 3) == (1, 3, 9)
+  assert tuning.budget_levels(3, 3) == (1, 3)
+  assert tuning.budget_levels(10, 3) == (2, 4, 10)
+  assert tuning.budget_levels(1, 3) == (1,)
+  search = tuning.Search("hyperband", max_trials=4, max_epochs=9)
+  assert search.budget_bits() == pytest.approx(math.log2(3))
+
+
+def test_every_zoo_model_is_tunable():
+  assert sorted(tuning.MODEL_KNOBS) == models.list_models()
+
+
+def test_model_options_from_knobs():
+  space = tuning.SearchSpace.create(SPACE)
+  assert space.model_options({"model": "mlp", "width": 64, "depth": 3,
+                              "dropout": 0.5}) == {
+                                  "hidden_sizes": (64, 64, 64), "dropout": 0.5}
+  assert space.model_options({"model": "lenet", "learning_rate": 1.0}) == {}
+
+
+@pytest.mark.parametrize("choices, message", [
+    ({"model": ("mlp",), "momentum": (0.9,)}, "unknown search space field"),
+    ({"learning_rate": (1e-3,)}, "needs a 'model' field"),
+    ({"model": ()}, "no choices"),
+    ({"model": "mlp"}, "must be a tuple of choices"),
+    ({"model": ("mlp", "mlp")}, "repeated"),
+    ({"model": ("resnet",)}, "not tunable"),
+    ({"model": ("mlp",), "width": (64.5,)}, "integers >= 1"),
+    ({"model": ("mlp",), "depth": (0,)}, "integers >= 1"),
+    ({"model": ("mlp",), "dropout": (1.0,)}, r"\[0, 1\)"),
+    ({"model": ("mlp",), "learning_rate": (0.0,)}, "> 0"),
+    ({"model": ("mlp",), "learning_rate": ("fast",)}, "numbers"),
+])
+def test_bad_search_spaces_are_refused(choices, message):
+  with pytest.raises(ValueError, match=message):
+    tuning.SearchSpace.create(choices)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(search="grid"), "unknown search 'grid'"),
+    (dict(max_trials=0), "max_trials must be >= 1"),
+    (dict(seed=0), "seed must be >= 1"),
+    (dict(search="hyperband"), "hyperband needs max_epochs"),
+    (dict(search="hyperband", max_epochs=9, factor=1), "factor"),
+])
+def test_bad_searches_are_refused(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    tuning.Search(**kwargs)
+
+
+def test_unknown_code_is_refused():
+  with pytest.raises(ValueError, match="unknown code 'two_part'"):
+    tuning.SearchSpace.create(SPACE, code="two_part")
+
+
+# --- searches with a stand-in code -----------------------------------------
+
+
+def test_random_search_pays_log2_t_and_its_mixture_is_bracketed(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  result = tuning.run_search(tuning.Search("random", max_trials=4), space,
+                             _Counter(), directory=str(tmp_path))
+  lengths = [t.codelength_bits for t in result.trials]
+  assert len(lengths) == 4 and result.rule == "index"
+  assert result.best.codelength_bits == min(lengths)
+  assert result.best_plus_selection_bits == min(lengths) + 2.0
+  expected = -math.log2(sum(2.0 ** -(l - min(lengths))
+                            for l in lengths) / 4) + min(lengths)
+  assert result.mixture_bits == pytest.approx(expected, abs=1e-9)
+  assert min(lengths) <= result.mixture_bits <= min(lengths) + 2.0
+  assert result.codelength_bits == result.mixture_bits
+
+
+def test_random_proposals_do_not_depend_on_the_codelengths(tmp_path):
+  # The premise of the index rule: Bob replays the seeded oracle without
+  # the data and lists the same T configurations.
+  space = tuning.SearchSpace.create(SPACE)
+  search = tuning.Search("random", max_trials=5, seed=7)
+  runs = [tuning.run_search(search, space, _Counter(code),
+                            directory=str(tmp_path / str(i)))
+          for i, code in enumerate((_fake_code, lambda h: -_fake_code(h)))]
+  assert ([t.hyperparameters for t in runs[0].trials] ==
+          [t.hyperparameters for t in runs[1].trials])
+
+
+def test_adaptive_search_pays_the_hyperparameters_not_log2_t(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  # A code that prefers the MLP by 2 bits; the MLP costs 3 + log2 3 bits more
+  # to name than LeNet, so the explicit rule must pick LeNet.
+  code = lambda h: 100.0 - 2.0 * (h["model"] == "mlp") + h["learning_rate"]
+  result = tuning.run_search(
+      tuning.Search("bayesian", max_trials=4, num_initial_points=4), space,
+      _Counter(code), directory=str(tmp_path))
+  assert result.rule == "explicit"
+  assert {t.hyperparameters["model"] for t in result.trials} == {"mlp",
+                                                                  "lenet"}
+  for t in result.trials:
+    assert t.hyperparameter_bits == space.bits(t.hyperparameters)
+  totals = [t.codelength_bits + t.hyperparameter_bits for t in result.trials]
+  assert result.best_plus_selection_bits == min(totals)
+  assert result.best.hyperparameters["model"] == "lenet"
+  assert min(t.codelength_bits for t in result.trials) < (
+      result.best.codelength_bits)
+  assert result.mixture_bits == pytest.approx(tuning.mixture_bits(
+      [t.codelength_bits for t in result.trials],
+      [t.hyperparameter_bits for t in result.trials]))
+  assert (min(t.codelength_bits for t in result.trials) <=
+          result.mixture_bits <= min(totals))
+
+
+def test_hyperband_budgets_are_paid_and_run(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  search = tuning.Search("hyperband", max_trials=4, max_epochs=3)
+  counter = _Counter()
+  result = tuning.run_search(search, space, counter, directory=str(tmp_path))
+  # Three random configurations with 1 epoch, then the best gets 3 epochs,
+  # retrained from scratch (a new trial with its own code).
+  assert counter.ran == [0, 1, 2, 3]
+  first = result.trials[:3]
+  assert [t.hyperparameters["max_epochs"] for t in result.trials] == [1, 1, 1,
+                                                                      3]
+  best = min(first, key=lambda t: t.codelength_bits).hyperparameters
+  assert result.trials[3].hyperparameters == dict(best, max_epochs=3)
+  for t in result.trials:
+    assert t.hyperparameters["max_epochs"] in tuning.budget_levels(3, 3)
+    assert not any(k.startswith("tuner/") for k in t.hyperparameters)
+    assert t.hyperparameter_bits == pytest.approx(
+        space.bits(t.hyperparameters) + 1.0)
+
+
+def test_resume_replays_finished_trials_without_rerunning(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  for name, extra in (("random", {}), ("bayesian",
+                                        dict(num_initial_points=2))):
+    whole = tuning.run_search(tuning.Search(name, max_trials=3, **extra),
+                              space, _Counter(),
+                              directory=str(tmp_path / name / "whole"))
+    first = _Counter()
+    part = tuning.run_search(tuning.Search(name, max_trials=2, **extra),
+                             space, first,
+                             directory=str(tmp_path / name / "resumed"))
+    rest = _Counter()
+    resumed = tuning.run_search(tuning.Search(name, max_trials=3, **extra),
+                                space, rest, done=part.trials,
+                                directory=str(tmp_path / name / "resumed"))
+    assert first.ran == [0, 1] and rest.ran == [2], name
+    assert resumed.trials[:2] == part.trials
+    # The oracle state came back: the third proposal is the uninterrupted one
+    # (for Bayesian, one that depends on the first two codelengths).
+    assert ([t.hyperparameters for t in resumed.trials] ==
+            [t.hyperparameters for t in whole.trials]), name
+  # A smaller T reports over the first T trials and runs nothing.
+  none = _Counter()
+  shorter = tuning.run_search(tuning.Search("random", max_trials=1), space,
+                              none, done=resumed.trials,
+                              directory=str(tmp_path / "shorter"))
+  assert none.ran == [] and shorter.trials == resumed.trials[:1]
+
+
+def test_resume_refuses_trials_the_oracle_would_not_propose(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  part = tuning.run_search(tuning.Search("random", max_trials=2), space,
+                           _Counter(), directory=str(tmp_path / "a"))
+  with pytest.raises(ValueError, match="oracle now proposes"):
+    tuning.run_search(tuning.Search("random", max_trials=3, seed=2), space,
+                      _Counter(), done=part.trials,
+                      directory=str(tmp_path / "b"))
+
+
+def test_exhausted_space_stops_early_and_still_pays_log2_t(tmp_path):
+  space = tuning.SearchSpace.create({"model": ("lenet",),
+                                     "learning_rate": (1e-3, 1e-2)})
+  result = tuning.run_search(tuning.Search("random", max_trials=5), space,
+                             _Counter(), directory=str(tmp_path))
+  lengths = sorted(t.codelength_bits for t in result.trials)
+  assert len(lengths) == 2
+  assert result.best_plus_selection_bits == lengths[0] + math.log2(5)
+  assert result.mixture_bits == pytest.approx(
+      -math.log2((2.0 ** -lengths[0] + 2.0 ** -lengths[1]) / 5))
+
+
+def test_repeated_proposals_reuse_the_result_and_count_once(tmp_path,
+                                                           monkeypatch):
+  make_oracle = tuning.Search.make_oracle
+
+  def without_dedup(self, space, directory):
+    oracle = make_oracle(self, space, directory)
+    oracle._duplicate = lambda values: False  # propose repeats
+    return oracle
+
+  monkeypatch.setattr(tuning.Search, "make_oracle", without_dedup)
+  space = tuning.SearchSpace.create({"model": ("lenet",),
+                                     "learning_rate": (1e-3,)})
+  for name in ("random", "bayesian"):
+    counter = _Counter()
+    result = tuning.run_search(
+        tuning.Search(name, max_trials=4, num_initial_points=4), space,
+        counter, directory=str(tmp_path / name))
+    assert counter.ran == [0]
+    assert [t.duplicate_of for t in result.trials] == [None, 0, 0, 0]
+    length = result.trials[0].codelength_bits
+    # index rule: four equal components of weight 1/4 each give L exactly;
+    # explicit rule: one distinct configuration, which costs H = 0 bits.
+    assert result.mixture_bits == pytest.approx(length)
+
+
+# --- the experiment on real data --------------------------------------------
+
+
+def _digits_config(max_trials):
+  config = tune.add_defaults(paper_config("digits", "mlp"))
+  config.num_train = 150
+  config.train.update(dict(batch_size=32, max_epochs=2, verbose=0))
+  config.prequential.timesteps = (50, 150)
+  config.prequential.final_model = False
+  config.prequential.record_epoch_bits = False
+  config.tune.max_trials = max_trials
+  space = config.tune.space
+  space.learning_rate = (3e-3, 1e-2)
+  space.width = (8, 16)
+  space.depth = (1,)
+  space.dropout = (0.0, 0.5)
+  return config
+
+
+def _tags(logdir):
+  tags = set()
+  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+    for raw in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(raw.numpy())
+      for value in event.summary.value:
+        tags.add((value.tag, value.metadata.plugin_data.plugin_name))
+  return tags
+
+
+def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path):
+  workdir = str(tmp_path / "search")
+  tune.run(_digits_config(2), workdir)
+  first = {p: (os.path.getmtime(p), open(p).read()) for p in
+           glob.glob(os.path.join(workdir, "trials", "trial_*.json")) +
+           glob.glob(os.path.join(workdir, "trials", "*", "results.json"))}
+  assert len(first) == 4
+  result = tune.run(_digits_config(3), workdir)
+  for path, (mtime, text) in first.items():
+    assert os.path.getmtime(path) == mtime and open(path).read() == text
+  assert len(result.trials) == 3
+
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  lengths = []
+  for trial in record["trials"]:
+    with open(os.path.join(workdir, trial["workdir"], "results.json")) as f:
+      inner = json.load(f)
+    assert inner["codelength_bits"] == trial["codelength_bits"]
+    assert inner["config"]["model_options"]["hidden_sizes"] == [
+        trial["hyperparameters"]["width"]]
+    lengths.append(trial["codelength_bits"])
+  best = min(lengths)
+  assert record["best_trial"]["codelength_bits"] == best
+  assert record["best_trial"]["index"] == lengths.index(best)
+  assert record["best_plus_selection_bits"] == best + math.log2(3)
+  assert best <= record["mixture_bits"] <= best + math.log2(3)
+  assert record["codelength_bits"] == record["mixture_bits"]
+  assert record["parts"]["best_trial_bits"] + record["parts"][
+      "selection_bits"] - record["parts"]["mixture_saving_bits"] == (
+          pytest.approx(record["codelength_bits"]))
+  assert record["max_trials"] == 3 and record["selection_rule"] == "index"
+  assert record["uniform_bits"] == pytest.approx(150 * math.log2(10))
+
+  assert ("_hparams_/experiment", "hparams") in _tags(
+      os.path.join(workdir, "tb"))
+  for index in range(3):
+    tags = _tags(os.path.join(workdir, "tb", f"trial_{index:03d}"))
+    assert ("_hparams_/session_start_info", "hparams") in tags
+    assert ("tune/codelength_kbits", "scalars") in tags
+
+
+def test_trial_configs_carry_the_hyperparameters():
+  config = _digits_config(3)
+  config.tune.search = "hyperband"
+  config.tune.code = "variational"
+  config.tune.space.prior_stddev = (0.1, 1.0)
+  space = tune.search_space(config)
+  trial = tune.trial_config(config, space, {
+      "model": "mlp", "learning_rate": 3e-3, "batch_size": 32, "width": 16,
+      "depth": 1, "dropout": 0.0, "prior_stddev": 0.1, "max_epochs": 1})
+  assert "tune" not in trial and "prequential" not in trial
+  assert tuple(trial.variational.prior_stddevs) == (0.1,)
+  assert trial.train.max_epochs == 1 and trial.train.learning_rate == 3e-3
+  assert trial.model_options.to_dict() == {"hidden_sizes": (16,),
+                                           "dropout": 0.0}
+  lenet = tune.trial_config(config, space, {"model": "lenet",
+                                            "learning_rate": 1e-2})
+  assert lenet.model == "lenet" and lenet.model_options.to_dict() == {}
+  assert tune.make_search(config).max_epochs == config.train.max_epochs
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+  config = _digits_config(0)
+  with pytest.raises(ValueError, match="max_trials must be >= 1, got 0"):
+    tune.run(config, str(tmp_path / "zero"))
+  assert not os.path.exists(tmp_path / "zero")
+  workdir = str(tmp_path / "bad")
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "bin", "tune"),
+       f"--workdir={workdir}", "--search=grid"],
+      capture_output=True, text=True, cwd=tmp_path, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last == ("error: unknown search 'grid'; known: random, bayesian, "
+                  "hyperband")
+  assert not os.path.exists(workdir)

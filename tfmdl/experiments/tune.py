@@ -1,0 +1,266 @@
+"""A hyperparameter search: config -> trials saved as they end -> results.json.
+
+The config is a prequential/variational config with a ``tune`` section (see
+:func:`add_defaults`). Each trial runs the code of ``tune.code`` in its own
+workdir ``trials/trial_NNN/`` (a normal prequential or variational workdir,
+itself resumable block by block) with the trial's hyperparameters written into
+the config. A finished trial is saved at once (``trials/trial_NNN.json``: its
+hyperparameters, codelength and workdir); rerunning into the same workdir
+replays the finished trials into a fresh oracle (checking it proposes the same
+hyperparameters) and runs only the rest. ``tune.max_trials`` is not part of the
+workdir's identity: a search can be extended to more trials, or reported over
+its first T (but T belongs to the code: see :mod:`tfmdl.tuning`).
+
+TensorBoard: ``tb/`` holds the HParams experiment (the search space and the
+metric ``tune/codelength_kbits``); ``tb/trial_NNN`` each trial's
+hyperparameters and scalars (step 0). What the reported numbers mean and why
+they are codes: :mod:`tfmdl.tuning`.
+"""
+
+import glob
+import os
+import time
+
+from absl import logging
+import ml_collections
+from ml_collections import config_dict
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp_api
+
+from tfmdl import results
+from tfmdl import summaries
+from tfmdl import tuning
+from tfmdl.codes import units
+from tfmdl.codes.uniform import uniform_bits
+from tfmdl.experiments import common
+from tfmdl.experiments import prequential
+from tfmdl.experiments import variational
+
+CODE = "tune"
+METRIC = f"{CODE}/codelength_kbits"
+
+
+def add_defaults(config: ml_collections.ConfigDict, code: str = "prequential"
+                 ) -> ml_collections.ConfigDict:
+  """Adds the ``variational`` section (if missing) and the ``tune`` section.
+
+  ``tune`` fields: ``code`` (``prequential`` or ``variational``), ``search``
+  (``random``, ``bayesian``, ``hyperband``), ``max_trials`` (T), ``seed``
+  (the oracle's, >= 1), ``factor`` (Hyperband; its budget is
+  ``train.max_epochs``), ``num_initial_points`` (Bayesian) and ``space``: one
+  tuple of choices per hyperparameter of :data:`tfmdl.tuning.KNOBS`, fixed in
+  advance (a one-value tuple fixes it; a missing field keeps the config's
+  value). ``space.model`` defaults to ``(config.model,)``. The trial's model
+  options: see :func:`trial_config`.
+  """
+  if "variational" not in config:
+    config.variational = variational.add_defaults(
+        ml_collections.ConfigDict()).variational
+  config.tune = ml_collections.ConfigDict(dict(
+      code=code, search="random", max_trials=5, seed=1, factor=3,
+      num_initial_points=config_dict.placeholder(int),
+      space=ml_collections.ConfigDict(dict(model=(config.model,)))))
+  return config
+
+
+def search_space(config: ml_collections.ConfigDict) -> tuning.SearchSpace:
+  """The validated search space of ``config.tune``."""
+  return tuning.SearchSpace.create(config.tune.space.to_dict(),
+                                   code=config.tune.code)
+
+
+def make_search(config: ml_collections.ConfigDict) -> tuning.Search:
+  """The oracle settings of ``config.tune`` (Hyperband's budget:
+  ``train.max_epochs``)."""
+  t = config.tune
+  return tuning.Search(
+      search=t.search, max_trials=t.max_trials, seed=t.seed,
+      max_epochs=config.train.max_epochs if t.search == "hyperband" else None,
+      factor=t.factor, num_initial_points=t.num_initial_points)
+
+
+def trial_config(config: ml_collections.ConfigDict,
+                 space: tuning.SearchSpace,
+                 hyperparameters: dict) -> ml_collections.ConfigDict:
+  """The plain prequential/variational config of one trial.
+
+  The model's options are the trial's knobs over ``config.model_options``
+  when the trial's model is ``config.model``, over the builder's defaults
+  otherwise; the section of the other code and ``tune`` are dropped.
+  """
+  trial = config.copy_and_resolve_references()
+  code = config.tune.code
+  with trial.unlocked():
+    del trial["tune"]
+    del trial["variational" if code == "prequential" else "prequential"]
+  options = (config.model_options.to_dict()
+             if hyperparameters["model"] == config.model else {})
+  options.update(space.model_options(hyperparameters))
+  trial.model = hyperparameters["model"]
+  trial.model_options = ml_collections.ConfigDict(options)
+  for knob in ("learning_rate", "batch_size", tuning.BUDGET):
+    if knob in hyperparameters:
+      trial.train[knob] = hyperparameters[knob]
+  if "prior_stddev" in hyperparameters and code == "variational":
+    trial.variational.prior_stddevs = (hyperparameters["prior_stddev"],)
+  return trial
+
+
+def _trial_name(index: int) -> str:
+  return f"trial_{index:03d}"
+
+
+def _run_trial(config, space, workdir: common.Workdir):
+  """``run_trial(index, hyperparameters)`` for :func:`tuning.run_search`."""
+  module = prequential if config.tune.code == "prequential" else variational
+
+  def run_trial(index: int, hyperparameters: dict) -> tuning.TrialOutcome:
+    relative = os.path.join("trials", _trial_name(index))
+    logging.info("trial %d: %s in %s", index + 1, hyperparameters, relative)
+    result = module.run(trial_config(config, space, hyperparameters),
+                        workdir.file(relative))
+    accuracy = (result.test_accuracy if module is prequential
+                else result.best.test_accuracy_sampled)
+    return tuning.TrialOutcome(result.codelength_bits, accuracy, relative)
+
+  return run_trial
+
+
+def save_trial(workdir: common.Workdir, record: tuning.TrialRecord) -> None:
+  results.write_json(
+      workdir.file("trials", _trial_name(record.index) + ".json"),
+      record.summary())
+
+
+def load_trials(workdir: common.Workdir) -> list:
+  """Trials that an earlier run into this workdir finished."""
+  return [tuning.TrialRecord.from_summary(results.read_json(path))
+          for path in sorted(glob.glob(workdir.file("trials",
+                                                    "trial_*.json")))]
+
+
+def write_hparams_config(workdir: common.Workdir, space: tuning.SearchSpace,
+                         search: tuning.Search) -> None:
+  """The HParams experiment in ``tb/``: the space and the metric."""
+  hparams = [hp_api.HParam(knob, hp_api.Discrete(list(space.values[knob])))
+             for knob in space.used()]
+  if search.search == "hyperband":
+    hparams.append(hp_api.HParam(tuning.BUDGET, hp_api.Discrete(list(
+        tuning.budget_levels(search.max_epochs, search.factor)))))
+  writer = tf.summary.create_file_writer(workdir.tensorboard_dir)
+  with writer.as_default():
+    hp_api.hparams_config(hparams=hparams, metrics=[
+        hp_api.Metric(METRIC, display_name="codelength (kbits)"),
+        hp_api.Metric(f"{CODE}/compression_ratio"),
+        hp_api.Metric(f"{CODE}/hyperparameter_bits"),
+        hp_api.Metric(f"{CODE}/test_accuracy")])
+  writer.flush()
+
+
+def write_trial_summary(workdir: common.Workdir, record: tuning.TrialRecord,
+                        uniform: float) -> None:
+  """One HParams session, ``tb/trial_NNN``, unless it is there already."""
+  logdir = workdir.file("tb", _trial_name(record.index))
+  if os.path.exists(logdir):
+    return
+  writer = summaries.SummaryWriter(logdir)
+  writer.hparams(record.hyperparameters)
+  values = {METRIC: units.bits_to_kbits(record.codelength_bits),
+            f"{CODE}/compression_ratio": record.codelength_bits / uniform,
+            f"{CODE}/hyperparameter_bits": record.hyperparameter_bits}
+  if record.test_accuracy is not None:
+    values[f"{CODE}/test_accuracy"] = record.test_accuracy
+  writer.scalars(values, step=0)
+  writer.flush()
+
+
+def _identity(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config minus ``tune.max_trials`` (a search may be extended)."""
+  identity = config.copy_and_resolve_references()
+  with identity.unlocked():
+    del identity.tune["max_trials"]
+  return identity
+
+
+def run(config: ml_collections.ConfigDict, workdir: str
+        ) -> tuning.SearchResult:
+  """Run (or resume) the search of ``config`` in ``workdir``.
+
+  Returns:
+    The :class:`tfmdl.tuning.SearchResult`; ``results.json`` holds its
+    numbers.
+  """
+  began = time.perf_counter()
+  if "tune" not in config:
+    raise ValueError("the config has no 'tune' section; use a "
+                     "configs/tune_*.py file or tune.add_defaults")
+  space = search_space(config)
+  search = make_search(config)
+  common.make_deterministic(config.seed, config.deterministic)
+  dataset = common.load_dataset(config)
+  wd = common.Workdir(workdir, _identity(config), dataset.fingerprint())
+  uniform = uniform_bits(len(dataset.y_train), dataset.num_classes)
+  if not os.path.exists(wd.tensorboard_dir):
+    write_hparams_config(wd, space, search)
+  done = load_trials(wd)
+  for record in done:
+    write_trial_summary(wd, record, uniform)
+
+  def trial_callback(record):
+    save_trial(wd, record)
+    write_trial_summary(wd, record, uniform)
+
+  result = tuning.run_search(
+      search, space, _run_trial(config, space, wd),
+      directory=wd.file("keras_tuner"), done=done,
+      trial_callback=trial_callback)
+  results.write_json(wd.file("results.json"), result_record(
+      result, config, dataset, time.perf_counter() - began))
+  return result
+
+
+def result_record(result: tuning.SearchResult,
+                  config: ml_collections.ConfigDict, dataset,
+                  wall_s: float) -> dict:
+  """The results.json of a search; the headline is the mixture."""
+  best = result.best
+  n = len(dataset.y_train)
+  uniform = uniform_bits(n, dataset.num_classes)
+  selection = result.selection_bits(best)
+  return {
+      "format_version": results.FORMAT_VERSION,
+      "code": f"{CODE}/{config.tune.code}",
+      "search": config.tune.search,
+      "selection_rule": result.rule,
+      "headline": "mixture",
+      "dataset": config.dataset,
+      "model": best.hyperparameters["model"],
+      "random_labels": dataset.random_labels,
+      "n": n,
+      "num_classes": dataset.num_classes,
+      "codelength_bits": result.codelength_bits,
+      "codelength_kbits": units.bits_to_kbits(result.codelength_bits),
+      "uniform_bits": uniform,
+      "compression_ratio": result.codelength_bits / uniform,
+      "test_accuracy": best.test_accuracy,
+      "mixture_bits": result.mixture_bits,
+      "best_plus_selection_bits": result.best_plus_selection_bits,
+      "parts": {
+          "best_trial_bits": best.codelength_bits,
+          "selection_bits": selection,
+          "mixture_saving_bits":
+              result.best_plus_selection_bits - result.mixture_bits,
+      },
+      "max_trials": result.search.max_trials,
+      "num_trials": len(result.trials),
+      "best_trial": best.summary(),
+      "trials": [t.summary() for t in result.trials],
+      "trials_wall_s": sum(t.wall_s for t in result.trials),
+      "seed": config.seed,
+      "data_seed": config.data_seed,
+      "data_fingerprint": dataset.fingerprint(),
+      "data_source": dataset.source,
+      "config": config.to_dict(),
+      "versions": results.library_versions(),
+      "wall_s": wall_s,
+  }
