@@ -49,7 +49,6 @@ import math
 import os
 import platform
 import struct
-import tempfile
 import time
 from typing import Optional
 
@@ -157,12 +156,6 @@ def _block_masses(model_fn, x, y_prefix, index: int, start: int, end: int,
   return label_coding.quantize_log_probs(log_probs), log_probs
 
 
-def _schedule(n: int, config: prequential.PrequentialConfig) -> tuple:
-  return (prequential.default_timesteps(n, config.first_block)
-          if config.timesteps is None
-          else prequential.check_timesteps(config.timesteps, n))
-
-
 def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
                   num_classes: int, config: prequential.PrequentialConfig,
                   strategy: Optional[tf.distribute.Strategy] = None
@@ -179,10 +172,10 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
   """
   validate_labelled_arrays(x, y, num_classes)
   strategy = strategy or tf.distribute.get_strategy()
-  timesteps = _schedule(len(x), config)
+  timesteps = prequential.schedule(len(x), config)
   encoder = label_coding.LabelEncoder()
   float_bits = quantized_bits = 0.0
-  for index, (start, end) in enumerate(zip((0,) + timesteps[:-1], timesteps)):
+  for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
     masses, log_probs = _block_masses(model_fn, x, y[:start], index, start,
                                       end, num_classes, config, strategy)
@@ -218,7 +211,7 @@ def decode_labels(model_fn: prequential.ModelFn, x: np.ndarray,
   timesteps = prequential.check_timesteps(timesteps, len(x))
   decoder = label_coding.LabelDecoder(payload)
   y = np.zeros(len(x), np.int64)
-  for index, (start, end) in enumerate(zip((0,) + timesteps[:-1], timesteps)):
+  for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
     masses, _ = _block_masses(model_fn, x, y[:start], index, start, end,
                               num_classes, config, strategy)
@@ -232,8 +225,8 @@ def write_file(path: str, header: dict, payload: bytes) -> None:
   """Write a labels file atomically (see the module docstring's layout)."""
   text = json.dumps(header, sort_keys=True,
                     default=results.to_jsonable).encode("utf-8")
-  _atomic_write(path, _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text)) + text +
-                payload)
+  results.write_bytes(
+      path, _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text)) + text + payload)
 
 
 def read_file(path: str):
@@ -266,23 +259,6 @@ def read_file(path: str):
     raise ValueError(f"{path} is corrupt: the payload's sha256 does not match "
                      "the header's")
   return header, payload
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-",
-                             suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -449,7 +425,7 @@ def decompress(path: str, out: str, *, force: bool = False,
         "); nothing written")
   buffer = io.BytesIO()
   np.save(buffer, y, allow_pickle=False)
-  _atomic_write(out, buffer.getvalue())
+  results.write_bytes(out, buffer.getvalue())
   return DecompressResult(path=out, n=len(y), num_classes=header["num_classes"],
                           environment_diffs=tuple(diffs),
                           wall_s=time.perf_counter() - began)

@@ -90,6 +90,11 @@ def write_json(path: str, obj: Any) -> None:
   _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+def write_bytes(path: str, data: bytes) -> None:
+  """Write ``data`` to ``path`` atomically (a labels file, a payload)."""
+  _atomic_write(path, lambda f: f.write(data))
+
+
 def write_json_if_absent(path: str, obj: Any) -> bool:
   """Create ``path`` holding ``obj`` as JSON unless it exists (race-free).
 

@@ -17,6 +17,8 @@ from tfmdl import data
 from tfmdl import models
 from tfmdl import results
 from tfmdl import training
+from tfmdl.codes import units
+from tfmdl.codes.uniform import uniform_bits
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
@@ -46,6 +48,44 @@ def train_config(config: ml_collections.ConfigDict,
     raise ValueError(f"unknown train field(s) {unknown}; known: "
                      f"{sorted(fields)}")
   return training.TrainConfig(**values)
+
+
+def result_record(code: str, config: ml_collections.ConfigDict,
+                  dataset: data.Dataset, codelength_bits: float, *,
+                  wall_s: float, **fields) -> dict:
+  """A ``results.json``: the fields every code's file has, plus ``fields``.
+
+  The shared fields say what the number is (``code``, ``codelength_bits``
+  and kbits, the uniform codelength of the same labels and the compression
+  ratio), of which labels (data set, n, K, random labels, the data's
+  fingerprint and source) and how to rebuild it (the full config, seeds,
+  library versions); ``format_version`` lets readers refuse files they do not
+  know (``bin/report``). ``fields`` (``model`` and ``test_accuracy``
+  included) are the code's own; they may override ``model``.
+  """
+  n = len(dataset.y_train)
+  uniform = uniform_bits(n, dataset.num_classes)
+  return {
+      "format_version": results.FORMAT_VERSION,
+      "code": code,
+      "dataset": config.dataset,
+      "model": config.model,
+      "random_labels": dataset.random_labels,
+      "n": n,
+      "num_classes": dataset.num_classes,
+      "codelength_bits": codelength_bits,
+      "codelength_kbits": units.bits_to_kbits(codelength_bits),
+      "uniform_bits": uniform,
+      "compression_ratio": codelength_bits / uniform,
+      "seed": config.seed,
+      "data_seed": config.data_seed,
+      "data_fingerprint": dataset.fingerprint(),
+      "data_source": dataset.source,
+      "config": config.to_dict(),
+      "versions": results.library_versions(),
+      "wall_s": wall_s,
+      **fields,
+  }
 
 
 def make_deterministic(seed: int = 0, enabled: bool = True) -> None:

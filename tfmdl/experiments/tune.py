@@ -224,43 +224,24 @@ def result_record(result: tuning.SearchResult,
                   wall_s: float) -> dict:
   """The results.json of a search; the headline is the mixture."""
   best = result.best
-  n = len(dataset.y_train)
-  uniform = uniform_bits(n, dataset.num_classes)
-  selection = result.selection_bits(best)
-  return {
-      "format_version": results.FORMAT_VERSION,
-      "code": f"{CODE}/{config.tune.code}",
-      "search": config.tune.search,
-      "selection_rule": result.rule,
-      "headline": "mixture",
-      "dataset": config.dataset,
-      "model": best.hyperparameters["model"],
-      "random_labels": dataset.random_labels,
-      "n": n,
-      "num_classes": dataset.num_classes,
-      "codelength_bits": result.codelength_bits,
-      "codelength_kbits": units.bits_to_kbits(result.codelength_bits),
-      "uniform_bits": uniform,
-      "compression_ratio": result.codelength_bits / uniform,
-      "test_accuracy": best.test_accuracy,
-      "mixture_bits": result.mixture_bits,
-      "best_plus_selection_bits": result.best_plus_selection_bits,
-      "parts": {
+  return common.result_record(
+      f"{CODE}/{config.tune.code}", config, dataset, result.codelength_bits,
+      wall_s=wall_s,
+      search=config.tune.search,
+      selection_rule=result.rule,
+      headline="mixture",
+      model=best.hyperparameters["model"],
+      test_accuracy=best.test_accuracy,
+      mixture_bits=result.mixture_bits,
+      best_plus_selection_bits=result.best_plus_selection_bits,
+      parts={
           "best_trial_bits": best.codelength_bits,
-          "selection_bits": selection,
+          "selection_bits": result.selection_bits(best),
           "mixture_saving_bits":
               result.best_plus_selection_bits - result.mixture_bits,
       },
-      "max_trials": result.search.max_trials,
-      "num_trials": len(result.trials),
-      "best_trial": best.summary(),
-      "trials": [t.summary() for t in result.trials],
-      "trials_wall_s": sum(t.wall_s for t in result.trials),
-      "seed": config.seed,
-      "data_seed": config.data_seed,
-      "data_fingerprint": dataset.fingerprint(),
-      "data_source": dataset.source,
-      "config": config.to_dict(),
-      "versions": results.library_versions(),
-      "wall_s": wall_s,
-  }
+      max_trials=result.search.max_trials,
+      num_trials=len(result.trials),
+      best_trial=best.summary(),
+      trials=[t.summary() for t in result.trials],
+      trials_wall_s=sum(t.wall_s for t in result.trials))
