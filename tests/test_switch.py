@@ -289,6 +289,9 @@ def test_self_switch_experiment(runs, tmp_path):
   assert record["codelength_bits"] == pytest.approx(result.codelength_bits)
   assert record["strategies"]["prequential"] == pytest.approx(
       _saved_record(runs["mlp"])["codelength_bits"])
+  curves = record["curves"]
+  assert (curves["steps"][-1], curves[record["headline_curve"]][-1]) == (
+      N, pytest.approx(record["codelength_bits"]))
   assert os.path.getsize(os.path.join(out, switch_experiment.FIGURE)) > 1000
   scalars = _tensorboard_scalars(os.path.join(out, "tb"))
   assert "self_switch/gap_to_uniform_kbits" in scalars

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 
 class SummaryWriter:
-  """Writes scalars and hyperparameters; does nothing when ``logdir`` is None."""
+  """Writes scalars, hyperparameters and images; does nothing when ``logdir``
+  is None."""
 
   def __init__(self, logdir: Optional[str]):
     self._writer = (tf.summary.create_file_writer(logdir)
@@ -32,6 +33,13 @@ class SummaryWriter:
              for k, v in values.items()}
     with self._writer.as_default():
       hp.hparams(clean)
+
+  def image(self, tag: str, png: bytes, step: int = 0) -> None:
+    """A PNG file's bytes (a figure of ``bin/report``) as an image summary."""
+    if self._writer is None:
+      return
+    with self._writer.as_default():
+      tf.summary.image(tag, tf.io.decode_png(png)[tf.newaxis], step=int(step))
 
   def flush(self) -> None:
     if self._writer is not None:

@@ -5,7 +5,9 @@ Takes finished prequential runs (``bin/prequential`` workdirs read by
 and writes to the workdir ``results.json``, TensorBoard
 scalars and ``figure3_cumulative.png`` (the cumulative-codelength panel of
 the paper's Figure 3: cumulative codelength minus uniform against samples
-transmitted). No model is trained.
+transmitted). No model is trained. ``results.json`` keeps the figure's curves
+at the log-spaced steps of :func:`curve_steps` (``curves``; the headline's
+label is ``headline_curve``), from which ``bin/report`` redraws Figure 3.
 
 TensorBoard tags (``<code>`` is ``switch`` or ``self_switch``):
 ``<code>/codelength_kbits``, ``<code>/compression_ratio``,
@@ -119,6 +121,11 @@ def plot_cumulative(curves: dict, num_classes: int, path: str, title: str,
   fig.savefig(path)
 
 
+def curve_label(code: str) -> str:
+  """The label of the headline code's curve: ``switch`` or ``self-switch``."""
+  return code.replace("_", "-")
+
+
 def _curves(result: switch.SwitchResult,
             runs: Sequence[switch.PrequentialRun]) -> tuple:
   """The figure's curves (each run's prequential code and the switch code)
@@ -129,8 +136,21 @@ def _curves(result: switch.SwitchResult,
   curves = {f"prequential ({name})": np.cumsum(run.per_sample_bits)
             for name, run in zip(names, runs)}
   best = min(curves, key=lambda label: curves[label][-1])
-  curves[result.code.replace("_", "-")] = result.cumulative_bits
+  curves[curve_label(result.code)] = result.cumulative_bits
   return curves, best
+
+
+def curve_record(curves: dict, steps: np.ndarray) -> dict:
+  """Figure 3's curves for results.json, at ``steps`` only (files stay small).
+
+  Returns:
+    ``{"steps": [t, ...], label: [cumulative bits of labels 1..t, ...], ...}``
+    with the labels of :func:`_curves`.
+  """
+  record = {"steps": steps.tolist()}
+  for label, cumulative in curves.items():
+    record[label] = cumulative[steps - 1].tolist()
+  return record
 
 
 def _identity(code: str, runs: Sequence[switch.PrequentialRun],
@@ -183,7 +203,7 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   writer.hparams({"code": result.code, "dataset": runs[0].dataset,
                   "model": "+".join(r.model for r in runs)})
   write_summaries(writer, result)
-  name = result.code.replace("_", "-")
+  name = curve_label(result.code)
   curves, best = _curves(result, runs)
   plot_cumulative(curves, result.num_classes, wd.file(FIGURE),
                   f"{runs[0].dataset}: {name} code", highlight=name,
@@ -208,6 +228,7 @@ def result_record(result: switch.SwitchResult,
   with_accuracy = [r for r in runs if r.test_accuracy is not None]
   best_run = max(with_accuracy, key=lambda r: r.test_accuracy, default=None)
   best_prequential = min(r.codelength_bits for r in runs)
+  curves, _ = _curves(result, runs)
   return {
       "format_version": results.FORMAT_VERSION,
       "code": result.code,
@@ -242,6 +263,8 @@ def result_record(result: switch.SwitchResult,
       "settings": config.settings.to_dict(),
       "runs": [r.summary() for r in runs],
       "timesteps": result.timesteps,
+      "curves": curve_record(curves, curve_steps(result.n, result.timesteps)),
+      "headline_curve": curve_label(result.code),
       "data_fingerprint": runs[0].data_fingerprint,
       "config": config.to_dict(),
       "versions": results.library_versions(),

@@ -1,0 +1,402 @@
+"""Tests of tfmdl.report and bin/report, on hand-made results.json files.
+
+The files are built by the codes' own ``result_record`` functions from small
+result objects whose numbers are chosen here, so every table cell can be
+computed by hand. No training.
+"""
+
+import csv
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmdl import data
+from tfmdl import prequential
+from tfmdl import report
+from tfmdl import results
+from tfmdl import switch
+from tfmdl import two_part
+from tfmdl import variational
+from tfmdl.experiments import prequential as prequential_experiment
+from tfmdl.experiments import switch as switch_experiment
+from tfmdl.experiments import two_part as two_part_experiment
+from tfmdl.experiments import variational as variational_experiment
+from tfmdl.experiments.defaults import paper_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N, K = 100, 10
+TIMESTEPS = (10, 50, 100)
+LOG2K = math.log2(K)
+UNIFORM = N * LOG2K
+# Prequential runs: block 0 uniform, then the given bits per sample.
+MLP_BITS = 10 * LOG2K + 40 * 2.0 + 50 * 1.0
+LENET_BITS = 10 * LOG2K + 40 * 1.5 + 50 * 0.5
+# toy: n = 50 labels of K = 2 classes, blocks (10, 50).
+TOY_BITS = 10 * 1.0 + 40 * 0.5
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _dataset(name="digits", n=N, k=K, random_labels=False):
+  return data.Dataset(
+      name=name, x_train=np.zeros((n, 1, 1, 1), np.float32),
+      y_train=np.zeros(n, np.int32), x_test=np.zeros((1, 1, 1, 1), np.float32),
+      y_test=np.zeros(1, np.int32), num_classes=k, input_shape=(1, 1, 1),
+      order_seed=0, random_labels=random_labels, source="synthetic")
+
+
+def _config(model, dataset="digits", random_labels=False):
+  config = paper_config("digits", model)
+  config.dataset = dataset
+  config.random_labels = random_labels
+  return config
+
+
+def _per_sample_bits(rates, timesteps=TIMESTEPS, k=K):
+  sizes = np.diff((0,) + timesteps)
+  return np.concatenate([np.full(sizes[0], math.log2(k))] + [
+      np.full(size, rate) for size, rate in zip(sizes[1:], rates)])
+
+
+def _prequential_record(model, rates, test_accuracy, dataset="digits",
+                        n=N, k=K, timesteps=TIMESTEPS):
+  bits = _per_sample_bits(rates, timesteps, k)
+  starts = (0,) + timesteps[:-1]
+  blocks = tuple(prequential.BlockResult(
+      index=i, start=s, end=e, bits=float(bits[s:e].sum()),
+      accuracy=0.1 + 0.3 * i, epochs_trained=2, best_epoch=2, train_size=s,
+      val_size=0, seed=i, wall_s=0.5, per_sample_bits=bits[s:e])
+                 for i, (s, e) in enumerate(zip(starts, timesteps)))
+  result = prequential.PrequentialResult(
+      n=n, num_classes=k, timesteps=timesteps, blocks=blocks,
+      test_accuracy=test_accuracy, wall_s=1.5, final_model_wall_s=0.5)
+  return prequential_experiment.result_record(
+      result, _config(model, dataset), _dataset(dataset, n, k), wall_s=2.0)
+
+
+def _variational_record(model, kl_bits, nll_bits, random_labels=False):
+  history = tuple(variational.EpochPoint(
+      epoch=e, kl_bits=kl_bits * (3 - e), nll_bits=nll_bits + 100 * (2 - e),
+      deterministic_bits=0.0, train_accuracy=0.5) for e in range(3))
+  point = variational.PointResult(
+      index=0, prior_stddev=0.1, kl_bits=kl_bits, nll_bits=nll_bits,
+      nll_bits_stderr=None, nll_bits_samples=(nll_bits,),
+      deterministic_bits=0.0, num_posterior_scalars=10,
+      num_deterministic_scalars=0, train_accuracy=0.5,
+      test_accuracy_sampled=0.8, test_accuracy_mean=0.81, epochs_trained=2,
+      seed=0, wall_s=1.0, history=history)
+  result = variational.VariationalResult(n=N, num_classes=K, points=(point,),
+                                         num_samples=1, wall_s=1.0)
+  return variational_experiment.result_record(
+      result, _config(model, random_labels=random_labels),
+      _dataset(random_labels=random_labels), wall_s=3.0)
+
+
+def _twopart_record(model, model_bits, data_bits, test_accuracy):
+  candidate = two_part.Candidate(
+      option={}, model_bits=model_bits, data_bits=data_bits,
+      selection_bits=0.0, train_accuracy=0.9, test_accuracy=test_accuracy)
+  result = two_part.TwoPartResult(
+      code="float32", n=N, num_classes=K, num_params=100,
+      candidates=(candidate,), best_index=0,
+      payload=bytes(int(model_bits) // 8))
+  return two_part_experiment.result_record(result, _config(model), _dataset(),
+                                           wall_s=4.0)
+
+
+def _run(model, rates, test_accuracy):
+  """A saved prequential run as bin/switch reads it; epochs 0 (uniform) and
+  1 (``rates``) of every trained block."""
+  bits = _per_sample_bits(rates)
+  starts = (0,) + TIMESTEPS[:-1]
+  epoch_bits = tuple(
+      bits[None, s:e] if i == 0 else
+      np.stack([np.full(e - s, LOG2K), bits[s:e]])
+      for i, (s, e) in enumerate(zip(starts, TIMESTEPS)))
+  return switch.PrequentialRun(
+      path=f"/runs/{model}", dataset="digits", model=model,
+      random_labels=False, n=N, num_classes=K, timesteps=TIMESTEPS,
+      data_fingerprint="f" * 64, codelength_bits=float(bits.sum()),
+      test_accuracy=test_accuracy, per_sample_bits=bits,
+      epoch_bits=epoch_bits)
+
+
+def _switch_record(runs, self_switch=False):
+  result = (switch.self_switch_run(runs[0]) if self_switch
+            else switch.switch_runs(runs))
+  config = ml_collections.ConfigDict({"code": result.code, "settings": {}})
+  return switch_experiment.result_record(result, runs, config, wall_s=0.5)
+
+
+def _write(root, folder, record):
+  results.write_json(os.path.join(root, folder, "results.json"), record)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+  """A results folder: two data sets, every kind of code, one random-label
+  run, a search with a trial below it."""
+  root = str(tmp_path_factory.mktemp("results"))
+  mlp, lenet = _run("mlp", (2.0, 1.0), 0.9), _run("lenet", (1.5, 0.5), 0.92)
+  toy = _prequential_record("mlp", (0.5,), 0.75, "toy", 50, 2, (10, 50))
+  tuned = dict(toy, code="tune/prequential", codelength_bits=31.0,
+               compression_ratio=31.0 / 50)
+  for folder, record in {
+      "digits/prequential_mlp": _prequential_record("mlp", (2.0, 1.0), 0.9),
+      "digits/prequential_lenet": _prequential_record("lenet", (1.5, 0.5),
+                                                      0.92),
+      "digits/variational_mlp": _variational_record("mlp", 100.0, 150.0),
+      "digits/variational_mlp_random": _variational_record(
+          "mlp", 5.0, 330.0, random_labels=True),
+      "digits/twopart_float32_mlp": _twopart_record("mlp", 3200.0, 20.0,
+                                                    0.95),
+      "digits/switch": _switch_record([mlp, lenet]),
+      "digits/self_switch_mlp": _switch_record([mlp], self_switch=True),
+      "toy/prequential_mlp": toy,
+      "toy/tune_mlp": tuned,
+      "toy/tune_mlp/trials/trial_000": dict(toy, model="trialnet"),
+  }.items():
+    _write(root, folder, record)
+  return root
+
+
+@pytest.fixture(scope="module")
+def made(results_dir, tmp_path_factory):
+  """The report of ``results_dir`` in a separate folder: (out, written)."""
+  out = str(tmp_path_factory.mktemp("report"))
+  return out, report.write_report(report.load_runs(results_dir), out)
+
+
+def _read(out, name):
+  with open(os.path.join(out, name), encoding="utf-8") as f:
+    return f.read()
+
+
+def _rows(markdown):
+  """``label -> line`` of a Markdown table (the header and rule left out)."""
+  lines = [l for l in markdown.splitlines() if l.startswith("| ")][2:]
+  return {l.split(" | ")[0][2:]: l for l in lines}
+
+
+def _link(results_dir, out, folder):
+  target = os.path.relpath(os.path.join(results_dir, folder, "results.json"),
+                           out)
+  return f"[{folder}]({target})"
+
+
+def test_table1_rows_numbers_and_links(results_dir, made):
+  out, written = made
+  assert {"table1.md", "table1.csv", "table2.md", "table2.csv",
+          "report.md"} <= set(written)
+  rows = _rows(_read(out, "table1.md"))
+  assert list(rows) == [
+      "uniform", "two-part, float32 (mlp)", "network compression",
+      "random subspace", "variational (mlp)", "prequential (lenet)",
+      "prequential (mlp)", "prequential, tuned (mlp)"]
+  empty = " | ".join(["—"] * 4)
+  link = lambda folder: _link(results_dir, out, folder)  # noqa: E731
+  assert rows["prequential (lenet)"] == (
+      f"| prequential (lenet) | **{LENET_BITS / 1000:.3f}** | "
+      f"{LENET_BITS / UNIFORM:.4f} | 92.00% | "
+      f"{link('digits/prequential_lenet')} | {empty} |")
+  assert rows["prequential (mlp)"] == (
+      f"| prequential (mlp) | {MLP_BITS / 1000:.3f} | "
+      f"{MLP_BITS / UNIFORM:.4f} | 90.00% | {link('digits/prequential_mlp')} "
+      f"| **{TOY_BITS / 1000:.3f}** | {TOY_BITS / 50:.4f} | 75.00% | "
+      f"{link('toy/prequential_mlp')} |")
+  assert rows["two-part, float32 (mlp)"] == (
+      f"| two-part, float32 (mlp) | 3.220 | {3220 / UNIFORM:.4f} | 95.00% | "
+      f"{link('digits/twopart_float32_mlp')} | {empty} |")
+  assert rows["network compression"] == f"| network compression | {empty} " \
+      f"| {empty} |"
+  # A search is a prequential code too: on toy, 31 bits lose to 30.
+  assert rows["prequential, tuned (mlp)"].startswith(
+      f"| prequential, tuned (mlp) | {empty} | 0.031 | 0.6200 | 75.00% |")
+  # One run of a code on a data set: nothing to choose, nothing in bold.
+  assert "**" not in rows["two-part, float32 (mlp)"]
+  assert "trialnet" not in _read(out, "report.md")  # a search's trial
+
+
+def test_table2_rows_and_numbers(results_dir, made):
+  out, _ = made
+  rows = _rows(_read(out, "table2.md"))
+  assert list(rows) == [
+      "uniform", "variational (mlp)", "prequential (lenet)",
+      "prequential (mlp)", "prequential, tuned (mlp)",
+      "switch (mlp+lenet)", "self-switch (mlp)"]
+  saved = results.read_json(os.path.join(results_dir, "digits", "switch",
+                                         "results.json"))
+  bits = saved["codelength_bits"]
+  assert rows["switch (mlp+lenet)"].startswith(
+      f"| switch (mlp+lenet) | {bits / 1000:.3f} | {bits / UNIFORM:.4f} | "
+      f"92.00% | {_link(results_dir, out, 'digits/switch')} |")
+  assert rows["variational (mlp)"].startswith(
+      f"| variational (mlp) | 0.250 | {250 / UNIFORM:.4f} | 80.00% | "
+      f"{_link(results_dir, out, 'digits/variational_mlp')} |")
+
+
+def test_uniform_row_is_n_log2_k(made):
+  out, _ = made
+  rows = _rows(_read(out, "table1.md"))
+  assert rows["uniform"] == (
+      f"| uniform | {UNIFORM / 1000:.3f} | 1.0000 | — | — | 0.050 | 1.0000 "
+      "| — | — |")
+  with open(os.path.join(out, "table1.csv"), encoding="utf-8") as f:
+    uniform = [r for r in csv.DictReader(f) if r["code"] == "uniform"]
+  assert [(r["dataset"], float(r["codelength_bits"]), r["test_accuracy"],
+           r["results_json"]) for r in uniform] == [
+               ("digits", pytest.approx(N * math.log2(10)), "", ""),
+               ("toy", pytest.approx(50.0), "", "")]
+
+
+def test_csv_has_full_precision_and_links(results_dir, made):
+  out, _ = made
+  with open(os.path.join(out, "table1.csv"), encoding="utf-8") as f:
+    rows = {(r["row"], r["dataset"]): r for r in csv.DictReader(f)}
+  lenet = rows[("prequential (lenet)", "digits")]
+  assert float(lenet["codelength_bits"]) == pytest.approx(LENET_BITS,
+                                                          rel=1e-12)
+  assert float(lenet["compression_ratio"]) == pytest.approx(
+      LENET_BITS / UNIFORM, rel=1e-12)
+  assert (lenet["best_of_code"], rows[("prequential (mlp)", "digits")][
+      "best_of_code"]) == ("True", "False")
+  assert os.path.normpath(os.path.join(out, lenet["results_json"])) == (
+      os.path.join(results_dir, "digits", "prequential_lenet",
+                   "results.json"))
+
+
+def test_random_labels_only_in_figure1_and_inventory(made):
+  out, _ = made
+  for name in ("table1.md", "table2.md", "table1.csv", "table2.csv"):
+    assert "variational_mlp_random" not in _read(out, name), name
+  text = _read(out, "report.md")
+  inventory = text[text.index("## Runs"):]
+  assert "variational_mlp_random" in inventory
+  assert "| random |" in inventory
+
+
+def test_links_relative_to_the_results_folder_by_default(tmp_path):
+  root = str(tmp_path)
+  _write(root, "digits/prequential_mlp",
+         _prequential_record("mlp", (2.0, 1.0), 0.9))
+  for _ in range(2):  # a second report replaces the first
+    report.write_report(report.load_runs(root), root)
+  rows = _rows(_read(root, "table1.md"))
+  assert "[digits/prequential_mlp](digits/prequential_mlp/results.json)" in (
+      rows["prequential (mlp)"])
+  assert len(glob.glob(os.path.join(root, "tb", "report", "events.*"))) == 1
+
+
+def test_runs_on_another_n_get_their_own_column(tmp_path):
+  root = str(tmp_path)
+  _write(root, "full", _prequential_record("mlp", (2.0, 1.0), 0.9))
+  _write(root, "small", _prequential_record("mlp", (0.5,), 0.8, n=50,
+                                            timesteps=(10, 50)))
+  table = report.build_table(report.load_runs(root), report.TABLE1)
+  assert [c.label for c in table.columns] == ["digits (n=50)",
+                                              "digits (n=100)"]
+  mlp = table.rows[-1]
+  assert mlp.label == "prequential (mlp)"
+  assert {c.label: (cell.codelength_bits, cell.best)
+          for c, cell in mlp.cells.items()} == {
+              "digits (n=50)": (pytest.approx(10 * LOG2K + 40 * 0.5), False),
+              "digits (n=100)": (pytest.approx(MLP_BITS), False)}
+
+
+def test_figures_are_pngs_and_tensorboard_images(made):
+  out, written = made
+  figures = ["figure1.png", "figure2_digits.png", "figure2_toy.png",
+             "figure3_digits.png"]
+  assert sorted(w for w in written if w.endswith(".png")) == figures
+  for name in figures:
+    with open(os.path.join(out, name), "rb") as f:
+      content = f.read()
+    assert content.startswith(PNG) and len(content) > 10_000, name
+    assert f"]({name})" in _read(out, "report.md")
+  tags = set()
+  for path in glob.glob(os.path.join(out, "tb", "report",
+                                     "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags |= {value.tag for value in event.summary.value}
+  assert tags == {f"report/{name[:-4]}" for name in figures}
+
+
+def test_figure2_skipped_without_prequential_run(tmp_path):
+  root = str(tmp_path)
+  _write(root, "digits/twopart_float32_mlp",
+         _twopart_record("mlp", 3200.0, 20.0, 0.95))
+  written = report.write_report(report.load_runs(root), root)
+  assert not [w for w in written if w.endswith(".png")]
+  assert not glob.glob(os.path.join(root, "figure*.png"))
+  assert "_No figure" in _read(root, "report.md")
+
+
+def test_switch_runs_without_curves_are_left_out_of_figure3(results_dir):
+  runs = report.load_runs(results_dir)
+  old = [report.Run(r.file, r.name, {k: v for k, v in r.record.items()
+                                     if k != "curves"}) for r in runs]
+  assert report.figure3(runs, "digits") is not None
+  assert report.figure3(old, "digits") is None
+
+
+def _bad_version(tmp_path, version):
+  record = _twopart_record("mlp", 3200.0, 20.0, 0.95)
+  if version is None:
+    del record["format_version"]
+  else:
+    record["format_version"] = version
+  _write(str(tmp_path), "run", record)
+  return os.path.join(str(tmp_path), "run", "results.json")
+
+
+def test_another_format_version_is_refused(tmp_path):
+  path = _bad_version(tmp_path, 99)
+  with pytest.raises(ValueError) as err:
+    report.load_runs(str(tmp_path))
+  message = str(err.value)
+  assert path in message and "version 99" in message
+  assert f"version {results.FORMAT_VERSION} only" in message
+  assert "\n" not in message
+  os.remove(path)
+  _bad_version(tmp_path, None)
+  with pytest.raises(ValueError, match="has no format_version"):
+    report.load_runs(str(tmp_path))
+
+
+def test_unreadable_files_are_refused(tmp_path):
+  with pytest.raises(ValueError, match="no results.json"):
+    report.load_runs(str(tmp_path))
+  path = tmp_path / "run" / "results.json"
+  path.parent.mkdir()
+  path.write_text("{")
+  with pytest.raises(ValueError, match="is not JSON"):
+    report.load_runs(str(tmp_path))
+  record = _twopart_record("mlp", 3200.0, 20.0, 0.95)
+  del record["wall_s"]
+  path.write_text(json.dumps(record))
+  with pytest.raises(ValueError, match="lacks the field.s. wall_s"):
+    report.load_runs(str(tmp_path))
+  path.write_text(json.dumps(dict(record, code="fourpart", wall_s=1.0)))
+  with pytest.raises(ValueError, match="unknown code 'fourpart'"):
+    report.load_runs(str(tmp_path))
+
+
+def test_bin_report_refuses_another_version_in_one_line(tmp_path):
+  path = _bad_version(tmp_path / "results", 2)
+  out = tmp_path / "out"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "bin", "report"),
+       f"--results={tmp_path / 'results'}", f"--out={out}"],
+      capture_output=True, text=True, check=False, timeout=120)
+  assert proc.returncode == 2, proc.stderr
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and errors == proc.stderr.strip().splitlines()[-1:]
+  assert path in errors[0] and "format version 2" in errors[0]
+  assert not out.exists()
