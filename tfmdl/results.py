@@ -18,8 +18,19 @@ import numpy as np
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+  """The process's umask (reading it means setting it, so set it back)."""
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
 def _write_temp(path: str, write) -> str:
   """``write(f)`` into a new temporary file next to ``path``, synced to disk.
+
+  The file gets the permissions of a plainly created one (0666 less the
+  umask), not ``mkstemp``'s private 0600: results are read by colleagues,
+  TensorBoard servers and other workers of a cluster.
 
   Returns:
     The temporary file's name; on any error it is removed, and an
@@ -30,6 +41,7 @@ def _write_temp(path: str, write) -> str:
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-",
                              suffix=os.path.basename(path))
   try:
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "wb") as f:
       write(f)
       f.flush()

@@ -1,0 +1,65 @@
+"""Results files: atomic, create-once, readable by others, numpy-aware."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from tfmdl import results
+
+
+@pytest.fixture
+def umask():
+  """Sets the process umask for one test and restores it."""
+  saved = os.umask(0o022)
+  os.umask(saved)
+  yield os.umask
+  os.umask(saved)
+
+
+def _mode(path) -> int:
+  return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600),
+                                            (0o002, 0o664)])
+def test_files_get_plain_permissions_not_mkstemps(tmp_path, umask, mask,
+                                                  expected):
+  umask(mask)
+  results.write_json(str(tmp_path / "a.json"), {"x": 1})
+  results.write_bytes(str(tmp_path / "b.bin"), b"\x00\x01")
+  assert results.write_json_if_absent(str(tmp_path / "c.json"), {"y": 2})
+  for name in ("a.json", "b.bin", "c.json"):
+    assert _mode(tmp_path / name) == expected, name
+
+
+def test_numpy_values_round_trip_as_plain_json(tmp_path):
+  path = str(tmp_path / "r.json")
+  results.write_json(path, {"i": np.int64(3), "f": np.float32(0.5),
+                            "a": np.arange(3), "t": (1, 2)})
+  assert results.read_json(path) == {"i": 3, "f": 0.5, "a": [0, 1, 2],
+                                     "t": [1, 2]}
+
+
+def test_create_once_never_replaces(tmp_path):
+  path = str(tmp_path / "config.json")
+  assert results.write_json_if_absent(path, {"first": True})
+  assert not results.write_json_if_absent(path, {"first": False})
+  assert results.read_json(path) == {"first": True}
+  assert os.listdir(tmp_path) == ["config.json"]  # no temporary file left
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_debris(tmp_path):
+  path = str(tmp_path / "results.json")
+  results.write_json(path, {"old": 1})
+
+  def failing(f):
+    f.write(b"{\"new\": ")
+    raise OSError(28, "No space left on device")
+
+  with pytest.raises(OSError) as raised:
+    results._atomic_write(path, failing)
+  assert raised.value.filename == path
+  assert results.read_json(path) == {"old": 1}
+  assert os.listdir(tmp_path) == ["results.json"]
