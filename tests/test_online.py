@@ -48,16 +48,20 @@ def digits_run(digits):
 
 
 def test_first_minibatch_uniform_and_chain_rule(digits_run):
-  _, result = digits_run
+  config, result = digits_run
   assert result.timesteps == (10, 20, 40, 80, 160, 200)
   assert [(b.start, b.end) for b in result.blocks] == [
       (0, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 200)]
   per_sample = result.per_sample_bits()
   assert per_sample.shape == (200,)
-  # The first minibatch (16 samples) costs exactly log2 K each; block 0 is
-  # inside it, the next one straddles it.
-  np.testing.assert_array_equal(per_sample[:16], np.full(16, LOG2_10))
-  assert result.blocks[0].bits == 10 * LOG2_10
+  # The first minibatch (16 samples) costs exactly log2 K each, plus the
+  # setting's price before the first label; block 0 is inside it, the next
+  # one straddles it.
+  assert config.setting_bits == 4.0
+  np.testing.assert_array_equal(per_sample[:16],
+                                [LOG2_10 + 4.0] + [LOG2_10] * 15)
+  assert result.blocks[0].bits == pytest.approx(10 * LOG2_10 + 4.0,
+                                                rel=1e-15)
   assert not np.allclose(per_sample[16:20], LOG2_10)
   assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-12)
   assert result.codelength_bits == pytest.approx(
@@ -80,6 +84,19 @@ def test_same_seed_same_bits_whatever_the_chunking(digits, digits_run):
       config=dataclasses.replace(config, seed=1))
   assert config.steps_per_call == 5  # the fixture ran in chunks of 5
   assert other.codelength_bits != result.codelength_bits
+
+
+def test_the_setting_price_is_paid_once_and_changes_nothing_else(
+    digits, digits_run):
+  config, result = digits_run
+  free = online.online_code(
+      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      config=dataclasses.replace(config, setting_bits=0.0))
+  paid, unpaid = result.per_sample_bits(), free.per_sample_bits()
+  np.testing.assert_array_equal(paid[1:], unpaid[1:])
+  assert paid[0] - unpaid[0] == pytest.approx(4.0, rel=1e-12)
+  assert result.codelength_bits - free.codelength_bits == pytest.approx(
+      4.0, rel=1e-9)
 
 
 def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
@@ -126,7 +143,8 @@ def test_lookup_model_learns_each_label_in_one_step_yet_pays_uniform():
   lookup = lambda seed: tf_keras.Sequential([
       tf_keras.Input((n,)),
       tf_keras.layers.Dense(10, use_bias=False, kernel_initializer="zeros")])
-  config = online.OnlineConfig(batch_size=8, replay=4, learning_rate=1.0)
+  config = online.OnlineConfig(batch_size=8, replay=4, learning_rate=1.0,
+                               setting_bits=0.0)
   result = online.online_code(lookup, x, y, 10, config=config)
   np.testing.assert_allclose(result.per_sample_bits(), LOG2_10, rtol=1e-6)
   learner = online.OnlineLearner(lookup, x, 10, config)
@@ -191,6 +209,7 @@ def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(digits):
     (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
     (dict(learning_rate=0.0), "learning_rate must be > 0"),
     (dict(calibration_lr=-1.0), "calibration_lr must be > 0"),
+    (dict(setting_bits=-1.0), "setting_bits must be >= 0"),
 ])
 def test_bad_config_is_refused(options, message):
   with pytest.raises(ValueError, match=message):
@@ -243,6 +262,7 @@ def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
   assert record["config"]["online"]["batch_size"] == 16
   assert record["parts"]["first_minibatch_uniform_bits"] == pytest.approx(
       16 * LOG2_10)
+  assert record["parts"]["setting_bits"] == 4.0
   assert record["codelength_bits"] == pytest.approx(
       sum(b["bits"] for b in record["blocks"]))
   assert record["test_accuracy"] is not None

@@ -76,5 +76,6 @@ def base_config(dataset: str, model: str, **model_options
   config.learner = "block"
   config.online = ml_collections.ConfigDict(dict(
       batch_size=128, replay=8, learning_rate=1e-3, ema_decay=0.99,
-      calibrate=True, calibration_lr=1e-2, steps_per_call=64))
+      calibrate=True, calibration_lr=1e-2, steps_per_call=64,
+      setting_bits=4.0))
   return config

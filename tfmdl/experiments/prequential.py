@@ -368,14 +368,17 @@ def merge(workdir: str) -> prequential.PrequentialResult:
 
 def _parts(result: prequential.PrequentialResult,
            config: ml_collections.ConfigDict) -> dict:
-  """Bits sent uniformly (block 0, or the online first minibatch), the rest."""
+  """Bits sent uniformly (block 0, or the online first minibatch), the online
+  setting's price, and the rest."""
   if config.learner == "online":
-    name = "first_minibatch_uniform_bits"
     uniform = uniform_bits(min(config.online.batch_size, result.n),
                            result.num_classes)
-  else:
-    name, uniform = "first_block_uniform_bits", result.blocks[0].bits
-  return {name: uniform, "model_coded_bits": result.codelength_bits - uniform}
+    setting = config.online.setting_bits
+    return {"first_minibatch_uniform_bits": uniform, "setting_bits": setting,
+            "model_coded_bits": result.codelength_bits - uniform - setting}
+  uniform = result.blocks[0].bits
+  return {"first_block_uniform_bits": uniform,
+          "model_coded_bits": result.codelength_bits - uniform}
 
 
 def result_record(result: prequential.PrequentialResult,
