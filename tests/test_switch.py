@@ -92,14 +92,31 @@ def test_switch_over_run_and_uniform_within_overhead(runs):
     method = result.methods[name]
     assert method.bits <= best + method.overhead_bits + TOL, name
   assert result.methods["bayes_mixture"].bits >= best - TOL
-  assert result.codelength_bits == result.methods["switch_distribution"].bits
+  # The headline mixes three codes fixed in advance with weights 1/3: within
+  # log2 3 bits of the best of them, never below it.
+  mixed = [result.methods[name].bits for name in switch.MIXED]
+  assert result.codelength_bits == result.methods["mixture"].bits
+  assert min(mixed) - TOL <= result.codelength_bits <= (
+      min(mixed) + math.log2(3) + TOL)
+  assert result.methods["mixture"].overhead_bits == pytest.approx(
+      min(result.methods[name].overhead_bits for name in switch.MIXED)
+      + math.log2(3))
   assert result.compression_ratio == pytest.approx(
       result.codelength_bits / (N * LOG2K))
-  # The curve is the code of each prefix.
+  # Each mixed method's number is its own function's, and the curve is the
+  # code of each prefix: the mixture of the three codes on samples 1..t.
+  bits, s = result.strategy_bits, switch.SwitchSettings()
+  assert result.methods["fixed_share_grid"].bits == pytest.approx(
+      switch_codes.fixed_share_grid_bits(bits, s.fixed_share_alphas))
+  assert result.methods["bayes_mixture"].bits == pytest.approx(
+      switch_codes.bayes_mixture_bits(bits))
   for t in (1, 37, N):
+    prefix = bits[:, :t]
+    parts = [switch_codes.switch_distribution_bits(prefix, s.stop_prob),
+             switch_codes.bayes_mixture_bits(prefix),
+             switch_codes.fixed_share_grid_bits(prefix, s.fixed_share_alphas)]
     assert result.cumulative_bits[t - 1] == pytest.approx(
-        switch_codes.switch_distribution_bits(result.strategy_bits[:, :t]),
-        abs=1e-9)
+        -np.logaddexp2.reduce(-np.asarray(parts)) + math.log2(3), abs=1e-9)
 
 
 def test_switch_over_two_runs_within_overhead(runs):
@@ -145,7 +162,8 @@ def test_self_switch_strategies_and_overhead(runs):
   overhead = result.methods["switch_distribution"].overhead_bits
   assert overhead == pytest.approx(
       math.log2(len(names)) - math.log2(0.5 + 0.5 / N))
-  assert result.codelength_bits <= run.codelength_bits + overhead + TOL
+  assert result.codelength_bits <= (
+      run.codelength_bits + result.methods["mixture"].overhead_bits + TOL)
   for method in result.methods.values():
     assert method.bits <= min(result.strategy_totals.values()) + (
         method.overhead_bits) + TOL

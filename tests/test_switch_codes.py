@@ -368,3 +368,36 @@ def test_switch_cumulative_by_hand():
       [3 - LOG2_3, 9 - math.log2(51)], rtol=0, atol=1e-12)
   with pytest.raises(ValueError, match="finite"):
     switch.switch_distribution_cumulative_bits(np.array([[1.0, np.nan]]))
+
+
+@pytest.mark.parametrize("num_strategies, n", [(1, 5), (3, 70), (4, 130)])
+def test_cumulative_codes_are_the_codes_of_every_prefix(num_strategies, n):
+  """Entry t - 1 of each cumulative code is the code of samples 1..t (n spans
+  the renormalisation every 32 samples)."""
+  bits = np.random.default_rng(n).exponential(1.5, (num_strategies, n))
+  alphas = (1e-3, 0.05, 0.4)
+  fixed = switch.fixed_share_grid_cumulative_bits(bits, alphas)
+  bayes = switch.bayes_mixture_cumulative_bits(bits)
+  for t in sorted({1, 2, min(32, n), min(33, n), n}):
+    assert fixed[t - 1] == pytest.approx(
+        switch.fixed_share_grid_bits(bits[:, :t], alphas), rel=1e-12)
+    assert bayes[t - 1] == pytest.approx(
+        switch.bayes_mixture_bits(bits[:, :t]), rel=1e-12)
+  assert np.all(np.diff(fixed) >= -1e-9) and np.all(np.diff(bayes) >= -1e-9)
+
+
+def test_mixture_of_codes_by_hand_and_within_log2_k():
+  # Two codes giving a 2-sample sequence 2**-1 then 2**-3 (code 0) and
+  # 2**-2 then 2**-3 (code 1): the 1/2 mixture gives the prefixes
+  # (2**-1 + 2**-2) / 2 = 3/8 and (2**-4 + 2**-5) / 2 = 3/64.
+  cumulative = np.array([[1.0, 4.0], [2.0, 5.0]])
+  np.testing.assert_allclose(switch.mixture_cumulative_bits(cumulative),
+                             [-math.log2(3 / 8), -math.log2(3 / 64)])
+  weighted = switch.mixture_cumulative_bits(cumulative, [0.75, 0.25])
+  assert weighted[-1] == pytest.approx(-math.log2(0.75 / 16 + 0.25 / 32))
+  many = np.cumsum(np.random.default_rng(1).exponential(1.0, (5, 40)), axis=1)
+  mixed = switch.mixture_cumulative_bits(many)
+  assert np.all(mixed >= many.min(axis=0) - 1e-12)
+  assert np.all(mixed <= many.min(axis=0) + math.log2(5) + 1e-12)
+  with pytest.raises(ValueError, match="cumulative_bits must be finite"):
+    switch.mixture_cumulative_bits([[1.0, np.inf]])

@@ -99,9 +99,9 @@ TABLE1_CAPTION = (
     "Two-part codes count the model's actual bitstream, not only its weights.")
 TABLE2_CAPTION = (
     "Switching between models, as in the paper's Table 2. Switch and "
-    "self-switch are decodable codes (a switch distribution whose prior is "
-    "fixed in advance and paid for), not the paper's best model of each "
-    "block chosen in hindsight (results.json's hindsight_bound_bits).")
+    "self-switch are decodable codes (a mixture of switching codes whose "
+    "priors are fixed in advance and paid for), not the paper's best model "
+    "of each block chosen in hindsight (results.json's hindsight_bound_bits).")
 
 
 @dataclasses.dataclass(frozen=True)

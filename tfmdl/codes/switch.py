@@ -111,8 +111,13 @@ def bayes_mixture_bits(bits, weights=None) -> float:
 
 
 def _fixed_share_totals(bits: np.ndarray, log_w0: np.ndarray,
-                        alphas: Sequence[float]) -> np.ndarray:
+                        alphas: Sequence[float], cumulative: bool = False):
   """Fixed-share codelengths in bits, one per rate in ``alphas``.
+
+  With ``cumulative``, returns ``(totals, running)`` where ``running`` is
+  (n, len(alphas)): the codelength of samples 1..t of every rate (the switch
+  step only moves mass, so the mass after sample t is the prefix's
+  probability).
 
   The forward recursion keeps, for every rate, unnormalised log2 weights f:
   f <- f - bits[:, t], then the switch step f(m) <- keep f(m) +
@@ -139,6 +144,7 @@ def _fixed_share_totals(bits: np.ndarray, log_w0: np.ndarray,
   f = np.tile(log_w0, alphas.size)
   others = np.empty_like(f)
   offset = np.zeros(alphas.size)
+  running = np.empty((n, alphas.size)) if cumulative else None
   with np.errstate(divide="ignore"):
     for start in range(0, n, _RENORM_EVERY):
       for t in range(start, min(start + _RENORM_EVERY, n)):
@@ -157,10 +163,13 @@ def _fixed_share_totals(bits: np.ndarray, log_w0: np.ndarray,
             np.add(f, log_keep, out=f)
             np.logaddexp2(f, others, out=f)
         np.subtract(f, bits_t[t], out=f)
+        if cumulative:
+          running[t] = offset - np.logaddexp2.reduceat(f, starts)
       norm = np.logaddexp2.reduceat(f, starts)
       f -= norm[group]
       offset -= norm
-  return offset - np.logaddexp2.reduceat(f, starts)
+  totals = offset - np.logaddexp2.reduceat(f, starts)
+  return (totals, running) if cumulative else totals
 
 
 def fixed_share_bits(bits, alpha: float, weights=None) -> float:
@@ -206,6 +215,54 @@ def fixed_share_grid_bits(bits, alphas: Sequence[float], weights=None) -> float:
   totals = _fixed_share_totals(bits, log_w0, alphas)
   best = totals.min()
   return _total_bits(-(totals - best), best + math.log2(alphas.size))
+
+
+def fixed_share_grid_cumulative_bits(bits, alphas: Sequence[float],
+                                     weights=None) -> np.ndarray:
+  """Codelength of samples 1..t under ``fixed_share_grid_bits``, every t.
+
+  Returns:
+    A non-decreasing (n,) array in bits whose last entry is
+    ``fixed_share_grid_bits(bits, alphas, weights)``.
+  """
+  bits = _check_bits(bits)
+  alphas = np.asarray(alphas, dtype=np.float64)
+  if alphas.ndim != 1 or alphas.size == 0:
+    raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape "
+                     f"{alphas.shape}")
+  for alpha in alphas:
+    _check_rate(alpha, "alpha")
+  log_w0 = _log2_weights(weights, bits.shape[0])
+  _, running = _fixed_share_totals(bits, log_w0, alphas, cumulative=True)
+  return mixture_cumulative_bits(running.T)
+
+
+def bayes_mixture_cumulative_bits(bits, weights=None) -> np.ndarray:
+  """Codelength of samples 1..t under ``bayes_mixture_bits``, every t."""
+  bits = _check_bits(bits)
+  return mixture_cumulative_bits(np.cumsum(bits, axis=1),
+                                 2.0 ** _log2_weights(weights, bits.shape[0]))
+
+
+def mixture_cumulative_bits(cumulative_bits, weights=None) -> np.ndarray:
+  """The Bayes mixture of K sequential codes, from their prefix codelengths.
+
+  Each code k gives every prefix y_1..y_t a probability 2**-C_k(t); the
+  mixture gives it sum_k w_k 2**-C_k(t), and Bob decodes sample t with the
+  mixture's conditional (the codes' predictions weighted by their posterior
+  after samples < t). So the mixture is itself a sequential code, of length
+  at most min_k C_k(n) - log2 w_k.
+
+  Args:
+    cumulative_bits: (K, n) codelengths of samples 1..t of each code.
+    weights: prior over the K codes, summing to 1; uniform by default.
+
+  Returns:
+    The mixture's (n,) cumulative codelengths in bits.
+  """
+  cumulative = _check_bits(cumulative_bits, "cumulative_bits")
+  log_w = _log2_weights(weights, cumulative.shape[0])
+  return -np.logaddexp2.reduce(log_w[:, None] - cumulative, axis=0)
 
 
 def _check_stop_prob(stop_prob: float) -> float:

@@ -248,7 +248,7 @@ def result_record(result: switch.SwitchResult,
           f"best final-model test accuracy of the runs: {best_run.path} "
           f"({best_run.model})"),
       "parts": parts,
-      "headline_method": "switch_distribution",
+      "headline_method": "mixture",
       "overhead_note": ("each <method>_overhead_bits is the stated worst case "
                         "over the best single strategy: <method>_bits <= "
                         "best_single_strategy_bits + overhead"),
