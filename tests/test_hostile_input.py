@@ -32,7 +32,8 @@ _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.float32): 0x0D}
 CASES = ("truncated_idx", "label_out_of_range", "nan_inputs",
          "empty_data_set", "unordered_timesteps", "timesteps_beyond_n",
          "unknown_config_field", "bad_flag_value", "unknown_flag",
-         "missing_config_file", "workdir_under_a_file", "merge_with_blocks")
+         "missing_config_file", "workdir_under_a_file", "merge_with_blocks",
+         "unknown_model")
 
 
 def _idx(array):
@@ -106,6 +107,8 @@ def _cases(root):
           digits, "cannot create workdir .*a_file/workdir: Not a directory"),
       "merge_with_blocks": (["--merge", "--blocks=1"],
                             "--merge and --blocks exclude each other"),
+      "unknown_model": (digits + ["--config.model=nosuchnet"],
+                        "unknown model 'nosuchnet'; known: lenet, mlp"),
   }
 
 

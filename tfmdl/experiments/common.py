@@ -32,10 +32,16 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
 
 def model_fn(config: ml_collections.ConfigDict, dataset: data.Dataset,
              **overrides):
-  """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``."""
+  """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``.
+
+  The model is built once here, so that an unknown name or option is refused
+  (``ValueError``) before the experiment touches its workdir.
+  """
   options = dict(config.model_options.to_dict(), **overrides)
-  return lambda seed: models.build(config.model, dataset.input_shape,
-                                   dataset.num_classes, seed=seed, **options)
+  build = lambda seed: models.build(config.model, dataset.input_shape,
+                                    dataset.num_classes, seed=seed, **options)
+  build(0)
+  return build
 
 
 def train_config(config: ml_collections.ConfigDict,
