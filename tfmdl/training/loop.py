@@ -303,9 +303,10 @@ def train(model,
                    time.perf_counter() - epoch_start)
     history.append(log)
     if config.verbose:
-      logging.info("epoch %d: train %.4f nats, val %.4f nats, val acc %.4f"
-                   " (%.2fs)", epoch, log.train_loss_nats, val_loss, val_acc,
-                   log.wall_s)
+      val = ("" if np.isnan(val_loss) else
+             f", val {val_loss:.4f} nats, val acc {val_acc:.4f}")
+      logging.info("epoch %d: train %.4f nats%s (%.2fs)", epoch,
+                   log.train_loss_nats, val, log.wall_s)
     if epoch_callback is not None:
       epoch_callback(epoch, model)
     if not has_val or val_loss < best_loss:
