@@ -198,6 +198,17 @@ def fixed_share_bits(bits, alpha: float, weights=None) -> float:
   return float(_fixed_share_totals(bits, log_w0, [alpha])[0])
 
 
+def _check_alphas(alphas) -> np.ndarray:
+  """A grid of fixed-share rates as a float64 array, or raises ValueError."""
+  alphas = np.asarray(alphas, dtype=np.float64)
+  if alphas.ndim != 1 or alphas.size == 0:
+    raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape "
+                     f"{alphas.shape}")
+  for alpha in alphas:
+    _check_rate(alpha, "alpha")
+  return alphas
+
+
 def fixed_share_grid_bits(bits, alphas: Sequence[float], weights=None) -> float:
   """Uniform mixture of fixed share over a grid of rates fixed in advance.
 
@@ -205,12 +216,7 @@ def fixed_share_grid_bits(bits, alphas: Sequence[float], weights=None) -> float:
   which is at most min_a L_a + log2 |A|.
   """
   bits = _check_bits(bits)
-  alphas = np.asarray(alphas, dtype=np.float64)
-  if alphas.ndim != 1 or alphas.size == 0:
-    raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape "
-                     f"{alphas.shape}")
-  for alpha in alphas:
-    _check_rate(alpha, "alpha")
+  alphas = _check_alphas(alphas)
   log_w0 = _log2_weights(weights, bits.shape[0])
   totals = _fixed_share_totals(bits, log_w0, alphas)
   best = totals.min()
@@ -226,12 +232,7 @@ def fixed_share_grid_cumulative_bits(bits, alphas: Sequence[float],
     ``fixed_share_grid_bits(bits, alphas, weights)``.
   """
   bits = _check_bits(bits)
-  alphas = np.asarray(alphas, dtype=np.float64)
-  if alphas.ndim != 1 or alphas.size == 0:
-    raise ValueError(f"alphas must be a non-empty 1-D sequence, got shape "
-                     f"{alphas.shape}")
-  for alpha in alphas:
-    _check_rate(alpha, "alpha")
+  alphas = _check_alphas(alphas)
   log_w0 = _log2_weights(weights, bits.shape[0])
   _, running = _fixed_share_totals(bits, log_w0, alphas, cumulative=True)
   return mixture_cumulative_bits(running.T)
