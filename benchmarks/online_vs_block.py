@@ -66,6 +66,7 @@ from absl import flags  # noqa: E402
 from tfmdl import online  # noqa: E402
 from tfmdl import prequential  # noqa: E402
 from tfmdl import results  # noqa: E402
+from tfmdl import training  # noqa: E402
 from tfmdl.experiments import common  # noqa: E402
 from tfmdl.experiments import prequential as experiment  # noqa: E402
 from tfmdl.experiments.defaults import paper_config  # noqa: E402
@@ -165,7 +166,7 @@ def ablation(config, dataset, setting: tuple) -> None:
 
 def main(argv):
   del argv
-  common.make_deterministic()
+  training.make_deterministic()
   config = paper_config("fashion_mnist", _MODEL.value)
   config.train.verbose = 0
   dataset = common.load_dataset(config)

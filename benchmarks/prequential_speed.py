@@ -101,7 +101,7 @@ def main(argv):
   if "xla" in _PARTS.value and len(_PARTS.value) > 1:
     raise app.UsageError("run --parts=xla on its own: it needs op determinism "
                          "off, the other parts on")
-  common.make_deterministic(enabled=_PARTS.value != ["xla"])
+  training.make_deterministic(enabled=_PARTS.value != ["xla"])
   ds = data.load("fashion_mnist")
   for part in _PARTS.value:
     if part == "full":

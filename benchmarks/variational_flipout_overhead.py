@@ -51,7 +51,7 @@ def main(argv):
   del argv
   if _EPOCHS.value < 2:
     raise app.UsageError("--epochs must be >= 2 (the first one traces)")
-  common.make_deterministic()
+  training.make_deterministic()
   ds = data.load(_DATASET.value, num_train=_NUM_TRAIN.value or None)
   print(f"{_DATASET.value}, n={len(ds.x_train)}, batch {_BATCH.value}, "
         f"median of epochs 2..{_EPOCHS.value}")

@@ -314,7 +314,7 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
   if config.get("learner", "block") != "block":
     raise ValueError(f"compression supports the block learner only, not "
                      f"config.learner={config.learner!r}")
-  common.make_deterministic(config.seed, config.deterministic)
+  training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   pconfig = prequential_config(config)
   encoded = encode_labels(
@@ -400,7 +400,7 @@ def decompress(path: str, out: str, *, force: bool = False,
   config = ml_collections.ConfigDict(header["config"])
   if data_dir is not None:
     config.data_dir = data_dir
-  common.make_deterministic(config.seed, config.deterministic)
+  training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
   if inputs_fingerprint(x) != header["inputs_fingerprint"]:

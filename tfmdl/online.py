@@ -37,7 +37,7 @@ just decoded. In code, both call :meth:`OnlineLearner.advance`, one traced
 then predicts minibatch t (if t < T): Alice runs many iterations per call,
 Bob one, decoding between calls. Same traced graph, same seeds: the same
 floats, given op determinism on the same kind of machine
-(``tfmdl.experiments.common.make_deterministic``).
+(``tfmdl.training.make_deterministic``).
 
 For the switch code and TensorBoard, the per-sample bits are summed into the
 blocks of the usual prequential timesteps (``t_1, 2 t_1, ...``), so an online

@@ -11,7 +11,6 @@ import dataclasses
 import os
 
 import ml_collections
-import tensorflow as tf
 
 from tfmdl import data
 from tfmdl import models
@@ -92,20 +91,6 @@ def result_record(code: str, config: ml_collections.ConfigDict,
       "wall_s": wall_s,
       **fields,
   }
-
-
-def make_deterministic(seed: int = 0, enabled: bool = True) -> None:
-  """Same seed, same machine, same bits: Bob must replay Alice's training.
-
-  Op determinism needs a global seed for every random op; the codes reseed
-  per block or run with their own seeds. ``enabled=False`` (the config's
-  ``deterministic`` field) leaves op determinism off: needed for XLA
-  (``jit_compile``), which has no deterministic MaxPool gradient; the
-  codelength is then one that Bob can only replay up to float round-off.
-  """
-  training.seed_everything(seed)
-  if enabled:
-    tf.config.experimental.enable_op_determinism()
 
 
 class Workdir:

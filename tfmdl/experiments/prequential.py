@@ -258,7 +258,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   # First: a multi-worker strategy must exist before TensorFlow runs anything.
   strategy = training.get_strategy(config.strategy)
   chief = is_chief(strategy)
-  common.make_deterministic(config.seed, config.deterministic)
+  training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   pconfig = prequential_config(config)
   oconfig = online_config(config) if config.learner == "online" else None

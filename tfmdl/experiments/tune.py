@@ -29,6 +29,7 @@ from tensorboard.plugins.hparams import api as hp_api
 
 from tfmdl import results
 from tfmdl import summaries
+from tfmdl import training
 from tfmdl import tuning
 from tfmdl.codes import units
 from tfmdl.codes.uniform import uniform_bits
@@ -196,7 +197,7 @@ def run(config: ml_collections.ConfigDict, workdir: str
                      "configs/tune_*.py file or tune.add_defaults")
   space = search_space(config)
   search = make_search(config)
-  common.make_deterministic(config.seed, config.deterministic)
+  training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   wd = common.Workdir(workdir, _identity(config), dataset.fingerprint())
   uniform = uniform_bits(len(dataset.y_train), dataset.num_classes)

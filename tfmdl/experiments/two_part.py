@@ -104,7 +104,7 @@ def run(config: ml_collections.ConfigDict,
   began = time.perf_counter()
   code = two_part.check_code(config.two_part.code)
   tp_config, compression, subspace = two_part_configs(config)
-  common.make_deterministic(config.seed, config.deterministic)
+  training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   model_fn = common.model_fn(config, dataset)
   probe = model_fn(config.seed)  # bad model options fail before the workdir

@@ -139,7 +139,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
     its numbers.
   """
   began = time.perf_counter()
-  common.make_deterministic()
+  training.make_deterministic()
   dataset = common.load_dataset(config)
   vconfig = variational_config(config)
   wd = common.Workdir(workdir, config, dataset.fingerprint())

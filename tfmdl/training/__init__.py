@@ -1,10 +1,11 @@
 """Training: a custom Keras loop under a ``tf.distribute`` strategy."""
 
+from tfmdl.training.determinism import make_deterministic
+from tfmdl.training.determinism import seed_everything
 from tfmdl.training.loop import EpochLog
 from tfmdl.training.loop import make_forward
 from tfmdl.training.loop import per_sample_nll_nats
 from tfmdl.training.loop import predict_log_probs
-from tfmdl.training.loop import seed_everything
 from tfmdl.training.loop import train
 from tfmdl.training.loop import TrainConfig
 from tfmdl.training.loop import TrainResult

@@ -101,16 +101,6 @@ class TrainResult:
 EpochCallback = Callable[[int, object], None]
 
 
-def seed_everything(seed: int) -> None:
-  """Seed Python, NumPy, TensorFlow and both Kerases' global generators.
-
-  Called before building each block's model, so a user model whose
-  initializers or dropout are unseeded is still the same for Alice and Bob.
-  """
-  keras_compat.tf_keras.utils.set_random_seed(seed)
-  keras_compat.keras3.utils.set_random_seed(seed)
-
-
 def predict_log_probs(model, x: np.ndarray, batch_size: int = 1024,
                       *, forward=None) -> np.ndarray:
   """Log-probabilities (nats, ``log_softmax`` of the logits), shape (n, K).
