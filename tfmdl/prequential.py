@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from tfmdl import training
 from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 
 ModelFn = Callable[[int], object]
@@ -157,7 +157,7 @@ class BlockResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class PrequentialResult:
+class PrequentialResult(ComparedToUniform):
   """The prequential codelength and its per-block breakdown."""
   n: int
   num_classes: int
@@ -170,14 +170,6 @@ class PrequentialResult:
   @property
   def codelength_bits(self) -> float:
     return float(sum(b.bits for b in self.blocks))
-
-  @property
-  def uniform_bits(self) -> float:
-    return uniform_bits(self.n, self.num_classes)
-
-  @property
-  def compression_ratio(self) -> float:
-    return self.codelength_bits / self.uniform_bits
 
   def per_sample_bits(self) -> np.ndarray:
     """Bits of every label in transmission order (sums to the codelength)."""

@@ -53,7 +53,7 @@ from tfmdl import subspace as subspace_lib
 from tfmdl import training
 from tfmdl.codes import parameter_coding
 from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 
 CODES = ("float32", "compressed", "subspace")
@@ -198,7 +198,7 @@ class Candidate:
 
 
 @dataclasses.dataclass(frozen=True)
-class TwoPartResult:
+class TwoPartResult(ComparedToUniform):
   """A two-part code: every candidate and the best one.
 
   ``num_params`` counts the model's weights for ``float32`` and
@@ -227,14 +227,6 @@ class TwoPartResult:
   @property
   def codelength_bits(self) -> float:
     return self.best.codelength_bits
-
-  @property
-  def uniform_bits(self) -> float:
-    return uniform_bits(self.n, self.num_classes)
-
-  @property
-  def compression_ratio(self) -> float:
-    return self.codelength_bits / self.uniform_bits
 
   @property
   def test_accuracy(self) -> Optional[float]:

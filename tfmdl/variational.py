@@ -68,7 +68,7 @@ import tensorflow_probability as tfp
 from tfmdl import models
 from tfmdl import training
 from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.keras_compat import tf_keras
 
@@ -201,7 +201,7 @@ class PointResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class VariationalResult:
+class VariationalResult(ComparedToUniform):
   """The variational codelength: the best grid point plus the grid's cost."""
   n: int
   num_classes: int
@@ -220,14 +220,6 @@ class VariationalResult:
   @property
   def codelength_bits(self) -> float:
     return self.best.codelength_bits + self.grid_bits
-
-  @property
-  def uniform_bits(self) -> float:
-    return uniform_bits(self.n, self.num_classes)
-
-  @property
-  def compression_ratio(self) -> float:
-    return self.codelength_bits / self.uniform_bits
 
   def parts(self) -> dict:
     """The codelength's breakdown in bits (sums to ``codelength_bits``)."""

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from tfmdl import keras_compat
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.training.step import gradient_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,15 +237,11 @@ def train(model,
 
   def step_fn(inputs):
     xb, yb = inputs
-    with tf.GradientTape() as tape:
-      logits = tf.cast(model(xb, training=True), tf.float32)
-      nll = tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits)
-      loss = tf.reduce_sum(nll) / tf.cast(config.batch_size, tf.float32)
-      if model.losses:
-        loss += (config.regularization_scale * tf.add_n(model.losses) /
-                 strategy.num_replicas_in_sync)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    nll = gradient_step(
+        model, optimizer, xb, yb,
+        normalizer=tf.cast(config.batch_size, tf.float32),
+        regularization_scale=config.regularization_scale,
+        num_replicas=strategy.num_replicas_in_sync)
     return tf.reduce_sum(nll)
 
   @tf.function(jit_compile=config.jit_compile)

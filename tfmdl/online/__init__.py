@@ -1,0 +1,68 @@
+"""The online prequential code: one model, trained as the labels arrive.
+
+Beyond the paper: Bornschein, Li & Hutter, "Sequential Learning of Neural
+Networks for Prequential MDL" (2022). Instead of retraining a fresh model from
+scratch for every block (:mod:`tfmdl.prequential`), one model is trained in a
+single pass: each new minibatch is first *encoded* with the current model,
+then *learned from*, together with replayed earlier examples. The codelength
+is again ``sum -log2 p(y_i | x_i)`` over the samples in transmission order,
+at a fraction of the compute of block retraining.
+
+What Alice and Bob agree on in advance: the data order, ``model_fn``, the
+:class:`OnlineConfig` (minibatch size B, replay count R, learning rates, EMA
+decay, calibration) and the seed. The n samples are cut into
+``T = ceil(n / B)`` minibatches of B (the last may be shorter). Then:
+
+* **Minibatch 0 is sent with the uniform code**: ``log2 K`` bits per label.
+* **Minibatch t >= 1 is encoded before anything learns from it**, with
+  ``log_softmax(logits / temperature)`` of the *encoding model*: the model's
+  exponential moving average of the weights (EMA, debiased: the decay after
+  k steps is ``min(ema_decay, (1 + k) / (10 + k))``) or, with
+  ``ema_decay=0``, the raw weights. Its bits depend only on minibatches < t.
+* **Calibration (forward):** the temperature (one scalar, parametrised by its
+  log, starting at 1) takes one Adam step on the mean NLL of minibatch t
+  under the logits that encoded it; it applies from minibatch t + 1 on.
+* **Learning:** the raw weights take ``1 + R`` Adam steps (mean NLL of the
+  step's minibatch, plus ``model.losses`` if the model has any): one on
+  minibatch t, then R on replay minibatches of B samples drawn uniformly, with
+  replacement, from everything transmitted so far (minibatches 0..t), by a
+  stateless generator seeded with ``(seed, t)``. ``R = 0`` is plain online
+  SGD. After each step the EMA weights are updated. Dropout is active during
+  learning, off during encoding.
+
+Bob decodes minibatch t with the same probabilities (they depend on
+minibatches < t only), then runs the same learning step on the labels he has
+just decoded. In code, both call :meth:`OnlineLearner.advance`, one traced
+``tf.function`` whose iteration t learns from minibatch t - 1 (if t > 0) and
+then predicts minibatch t (if t < T): Alice runs many iterations per call,
+Bob one, decoding between calls. Same traced graph, same seeds: the same
+floats, given op determinism on the same kind of machine
+(:func:`tfmdl.training.make_deterministic`).
+
+For the switch code and TensorBoard, the per-sample bits are summed into the
+blocks of the usual prequential timesteps (``t_1, 2 t_1, ...``), so an online
+run and a block run of the same data order can be mixed. The test accuracy is
+that of the final encoding model: no extra training.
+
+Example::
+
+    from tfmdl import data, models, online
+    ds = data.load("digits")
+    result = online.online_code(
+        lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
+                                  seed=seed),
+        ds.x_train, ds.y_train, ds.num_classes,
+        config=online.OnlineConfig(batch_size=16, replay=4))
+    print(result.codelength_bits, result.compression_ratio)
+
+Modules: :mod:`~tfmdl.online.config` (what is agreed),
+:mod:`~tfmdl.online.learner` (the state both sides evolve and its step),
+:mod:`~tfmdl.online.replay` (which sent samples are rehearsed),
+:mod:`~tfmdl.online.calibration` (the temperature) and
+:mod:`~tfmdl.online.code` (Alice's side: bits and blocks).
+"""
+
+from tfmdl.online.code import online_code
+from tfmdl.online.config import OnlineConfig
+from tfmdl.online.learner import OnlineLearner
+from tfmdl.online.replay import replay_seed

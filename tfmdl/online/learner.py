@@ -1,0 +1,154 @@
+"""The state that Alice and Bob both evolve in the online code, and its step.
+
+:class:`OnlineLearner` holds the model, its weight average, the temperature
+and the replay rule, and runs the protocol of :mod:`tfmdl.online` one
+iteration at a time or many at once, in one traced ``tf.function`` so that
+both sides compute the same floats.
+"""
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfmdl import keras_compat
+from tfmdl import training
+from tfmdl.online.calibration import TemperatureCalibrator
+from tfmdl.online.config import OnlineConfig
+from tfmdl.online.replay import UniformReplay
+from tfmdl.training.ema import WeightAverage
+from tfmdl.training.step import gradient_step
+
+
+class OnlineLearner:
+  """The state that Alice and Bob both evolve: weights, EMA, temperature.
+
+  ``advance(y, count)`` runs iterations ``t = position, ..., position +
+  count - 1`` of the protocol: iteration t learns from minibatch t - 1 with
+  labels ``y[(t-1)B : tB]``, then returns the encoding log-probabilities of
+  minibatch t. Labels beyond minibatch t - 1 are never read, so Bob may pass
+  zeros where he has not decoded yet. Iteration T (the last, ``T =
+  num_minibatches``) only learns.
+  """
+
+  def __init__(self, model_fn: Callable[[int], object], x: np.ndarray,
+               num_classes: int, config: OnlineConfig = OnlineConfig(),
+               strategy: Optional[tf.distribute.Strategy] = None):
+    """Build the model (and its EMA twin) from ``model_fn(config.seed)``.
+
+    Raises:
+      ValueError: a strategy with several replicas, no samples, or a model
+        whose output is not ``num_classes`` logits.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync != 1:
+      raise ValueError("the online learner runs on one replica, the strategy "
+                       f"has {strategy.num_replicas_in_sync}")
+    if len(x) < 1:
+      raise ValueError("need at least one sample")
+    self.config = config
+    self.num_classes = num_classes
+    self.n = len(x)
+    self.num_minibatches = math.ceil(self.n / config.batch_size)
+    self.position = 0
+    self._x = tf.convert_to_tensor(x)
+    training.seed_everything(config.seed)
+    with strategy.scope():
+      self.model = self._build(model_fn)
+      self._average = (
+          WeightAverage(self._build(model_fn), self.model, config.ema_decay)
+          if config.ema_decay > 0 else None)
+      self._optimizer = keras_compat.keras_of(self.model).optimizers.Adam(
+          learning_rate=config.learning_rate)
+      self._optimizer.build(self.model.trainable_variables)
+      self._calibrator = TemperatureCalibrator(num_classes,
+                                               config.calibration_lr)
+    self._replay = UniformReplay(config.replay, config.batch_size,
+                                 config.seed)
+    self._iterate = tf.function(self._iterate_fn)
+
+  def _build(self, model_fn):
+    model = model_fn(self.config.seed)
+    logits = model(self._x[:1], training=False)
+    if logits.shape[-1] != self.num_classes:
+      raise ValueError(f"the model outputs {logits.shape[-1]} logits, the "
+                       f"data have {self.num_classes} classes")
+    return model
+
+  @property
+  def encoding_model(self):
+    """The model whose logits encode: the EMA model, or the raw one."""
+    return self.model if self._average is None else self._average.average
+
+  @property
+  def temperature(self) -> float:
+    return self._calibrator.temperature
+
+  def advance(self, y, count: int) -> np.ndarray:
+    """Run ``count`` iterations; return the log-probs (nats) they predicted.
+
+    Args:
+      y: all n labels (a tensor or array; only minibatches before the last
+        one predicted here are read).
+      count: iterations to run; at most ``num_minibatches + 1 - position``.
+
+    Returns:
+      Shape (samples predicted, K): minibatches ``position ..`` in order.
+    """
+    left = self.num_minibatches + 1 - self.position
+    if not 1 <= count <= left:
+      raise ValueError(f"count must be in [1, {left}], got {count}")
+    # One dtype, so one traced graph: a retrace would restart the random
+    # streams of stateful ops (dropout) and Bob would lose step.
+    y = (tf.cast(y, tf.int32) if tf.is_tensor(y)
+         else tf.convert_to_tensor(np.asarray(y, np.int32)))
+    if y.shape != (self.n,):
+      raise ValueError(f"y must have shape ({self.n},), got {y.shape}")
+    log_probs = self._iterate(self._x, y,
+                              tf.constant(self.position, tf.int64),
+                              tf.constant(count, tf.int64))
+    self.position += count
+    return log_probs.numpy()
+
+  def _iterate_fn(self, x, y, first, count):
+    size = tf.constant(self.config.batch_size, tf.int64)
+    out = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
+                         infer_shape=False,
+                         element_shape=tf.TensorShape([None,
+                                                       self.num_classes]))
+    for i in tf.range(count):
+      t = first + i
+      if t > 0:
+        self._learn(x, y, t - 1)
+      # The last iteration only learns (convolutions refuse empty batches).
+      if t < self.num_minibatches:
+        start = t * size
+        logits = tf.cast(self.encoding_model(
+            x[start:tf.minimum(start + size, self.n)], training=False),
+                         tf.float32)
+        log_probs = self._calibrator.log_probs(logits)
+      else:
+        log_probs = tf.zeros([0, self.num_classes])
+      out = out.write(tf.cast(i, tf.int32), log_probs)
+    return out.concat()
+
+  def _learn(self, x, y, t):
+    """Calibrate on minibatch t's encoding logits, then 1 + R Adam steps."""
+    start = t * self.config.batch_size
+    end = tf.minimum(start + self.config.batch_size, self.n)
+    if self.config.calibrate:
+      self._calibrator.step(y[start:end])
+    replay = self._replay.indices(t, end)
+    for j in tf.range(self._replay.count + 1):
+      if j == 0:
+        indices = tf.range(start, end)
+      else:
+        indices = replay[j - 1]
+      self._train_step(tf.gather(x, indices), tf.gather(y, indices))
+
+  def _train_step(self, x, y):
+    gradient_step(self.model, self._optimizer, x, y,
+                  normalizer=tf.cast(tf.shape(y)[0], tf.float32))
+    if self._average is not None:
+      self._average.update()
