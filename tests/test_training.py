@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfmdl import training
+from tfmdl.training import augment
 from tfmdl.keras_compat import keras3
 from tfmdl.keras_compat import tf_keras
 
@@ -128,8 +129,8 @@ def test_augmentation_shifts_and_flips_deterministically():
   x = np.zeros((4, 8, 8, 1), np.float32)
   x[:, 2, 2, 0] = 1.0
   seed = tf.constant([1, 2], tf.int64)
-  a = training.loop._augment_batch(tf.constant(x), seed, 2).numpy()
-  b = training.loop._augment_batch(tf.constant(x), seed, 2).numpy()
+  a = augment.augment_batch(tf.constant(x), seed, 2).numpy()
+  b = augment.augment_batch(tf.constant(x), seed, 2).numpy()
   np.testing.assert_array_equal(a, b)
   # Each image still holds its single bright pixel (shifts of <= 2 pixels
   # keep it inside), moved to a position within reach of a shift and flip.
@@ -166,3 +167,16 @@ def test_bad_data_gets_a_one_line_error(change, message):
     training.train(_mlp(tf_keras, seed=0), bad_x, bad_y, val_x=x[:0],
                    val_y=y[:0], config=FAST)
   assert "\n" not in str(info.value)
+
+
+def test_augmentation_without_flips_only_shifts():
+  """flip=False: the bright pixel stays within the shift of where it was
+  (a flip would move column 1 to column 6)."""
+  x = np.zeros((64, 8, 8, 1), np.float32)
+  x[:, 3, 1, 0] = 1.0
+  out = augment.augment_batch(tf.constant(x), tf.constant([3, 4], tf.int64),
+                              1, flip=False).numpy()
+  cols = [np.argwhere(img == 1.0)[:, 1] for img in out[..., 0]]
+  assert all(len(c) <= 1 and (len(c) == 0 or abs(c[0] - 1) <= 1)
+             for c in cols)
+  assert any(len(c) == 1 and c[0] != 1 for c in cols)  # some did move

@@ -98,13 +98,15 @@ class LayerFactory:
     return tf_keras.layers.Dense(units, activation=activation,
                                  **self._deterministic_args())
 
-  def conv2d(self, filters: int, kernel_size: int, activation=None):
+  def conv2d(self, filters: int, kernel_size: int, activation=None,
+             strides: int = 1):
     """A 'same'-padded ``Conv2D``, or its Flipout twin when variational."""
     if self.variational:
-      return Conv2DFlipout(filters, kernel_size, padding="same",
-                           activation=activation, **self._flipout_args())
-    return tf_keras.layers.Conv2D(filters, kernel_size, padding="same",
-                                  activation=activation,
+      return Conv2DFlipout(filters, kernel_size, strides=strides,
+                           padding="same", activation=activation,
+                           **self._flipout_args())
+    return tf_keras.layers.Conv2D(filters, kernel_size, strides=strides,
+                                  padding="same", activation=activation,
                                   **self._deterministic_args())
 
   def dropout(self, rate: float):

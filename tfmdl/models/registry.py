@@ -12,6 +12,7 @@ import inspect
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models import convnets
 from tfmdl.models import mlp
+from tfmdl.models import resnet
 from tfmdl.models.layers import LayerFactory
 
 _BUILDERS = {
@@ -21,6 +22,7 @@ _BUILDERS = {
     "tinycnn": convnets.tinycnn,
     "vgg_mnist": convnets.vgg_mnist,
     "vgg": convnets.vgg,
+    "resnet": resnet.resnet,
 }
 
 

@@ -3,6 +3,9 @@
 import dataclasses
 from typing import Optional
 
+from tfmdl.online.replay import REPLAY_KINDS
+from tfmdl.online.schedule import check_schedule
+
 
 @dataclasses.dataclass(frozen=True)
 class OnlineConfig:
@@ -17,7 +20,21 @@ class OnlineConfig:
   Attributes:
     batch_size: B, samples per new minibatch (the first is sent uniformly).
     replay: R, replay minibatches (of B samples) per new minibatch; 0: none.
+    replay_kind: ``"uniform"`` (R independent uniform draws from the sent
+      samples) or ``"streams"`` (R streams walking the sent samples in
+      order, :class:`tfmdl.online.replay.ReplayStreams`).
+    stream_restarts: streams restart at a random earlier sample with
+      probability 1 / (t + 2) at iteration t; without, each stream is a
+      plain ordered pass.
     learning_rate: Adam's learning rate for the model's weights.
+    schedule: ``"constant"`` or ``"cosine"`` (down to ``final_lr_fraction``
+      of the rate at the last minibatch), :mod:`tfmdl.online.schedule`.
+    warmup: minibatches over which the rate grows linearly to its value.
+    final_lr_fraction: the cosine schedule's last rate, as a fraction.
+    augment: train on randomly shifted images (replayed by Bob from the
+      seed); encoding always sees the images as they are.
+    shift_pixels: largest shift of ``augment``.
+    flip: ``augment`` also mirrors images left-right (not for digits).
     ema_decay: decay of the weights' moving average used to encode, in
       [0, 1); 0 encodes with the raw weights.
     calibrate: learn a softmax temperature online (forward calibration).
@@ -28,6 +45,8 @@ class OnlineConfig:
     seed: seeds the model's initialisation, dropout and the replay draws.
     steps_per_call: minibatches per ``tf.function`` call (speed only: the
       bits do not depend on it).
+    jit_compile: XLA-compile each training step (faster; the floats differ
+      from an uncompiled run's, so Alice and Bob must agree on it).
     eval_batch_size: batch size of the test-accuracy evaluation.
     setting_bits: bits paid to name this setting among those tried on the
       labels (``log2`` of the grid's size), counted in sample 0's bits so
@@ -36,7 +55,15 @@ class OnlineConfig:
   """
   batch_size: int = 128
   replay: int = 8
+  replay_kind: str = "uniform"
+  stream_restarts: bool = True
   learning_rate: float = 1e-3
+  schedule: str = "constant"
+  warmup: int = 0
+  final_lr_fraction: float = 0.1
+  augment: bool = False
+  shift_pixels: int = 2
+  flip: bool = False
   ema_decay: float = 0.99
   calibrate: bool = True
   calibration_lr: float = 1e-2
@@ -44,6 +71,7 @@ class OnlineConfig:
   first_block: int = 10
   seed: int = 0
   steps_per_call: int = 64
+  jit_compile: bool = False
   eval_batch_size: int = 1024
   setting_bits: float = 4.0
 
@@ -51,8 +79,16 @@ class OnlineConfig:
     for field in ("batch_size", "steps_per_call", "eval_batch_size"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-    if self.replay < 0:
-      raise ValueError(f"replay must be >= 0, got {self.replay}")
+    for field in ("replay", "warmup", "shift_pixels"):
+      if getattr(self, field) < 0:
+        raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
+    if self.replay_kind not in REPLAY_KINDS:
+      raise ValueError(f"unknown replay_kind {self.replay_kind!r}; known: "
+                       f"{', '.join(REPLAY_KINDS)}")
+    check_schedule(self.schedule)
+    if not 0.0 <= self.final_lr_fraction <= 1.0:
+      raise ValueError(f"final_lr_fraction must be in [0, 1], got "
+                       f"{self.final_lr_fraction}")
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
     for field in ("learning_rate", "calibration_lr"):

@@ -16,7 +16,10 @@ from tfmdl import keras_compat
 from tfmdl import training
 from tfmdl.online.calibration import TemperatureCalibrator
 from tfmdl.online.config import OnlineConfig
-from tfmdl.online.replay import UniformReplay
+from tfmdl.online.replay import make_replay
+from tfmdl.online.replay import replay_seed
+from tfmdl.online.schedule import learning_rate_at
+from tfmdl.training.augment import augment_batch
 from tfmdl.training.ema import WeightAverage
 from tfmdl.training.step import gradient_step
 
@@ -64,9 +67,12 @@ class OnlineLearner:
       self._optimizer.build(self.model.trainable_variables)
       self._calibrator = TemperatureCalibrator(num_classes,
                                                config.calibration_lr)
-    self._replay = UniformReplay(config.replay, config.batch_size,
-                                 config.seed)
+      self._replay = make_replay(config.replay_kind, config.replay,
+                                 config.batch_size, config.seed,
+                                 config.stream_restarts)
+    self._augment_seed = tf.constant(replay_seed(config.seed) + 1, tf.int64)
     self._iterate = tf.function(self._iterate_fn)
+    self._compiled_step = tf.function(self._train_step, jit_compile=True)
 
   def _build(self, model_fn):
     model = model_fn(self.config.seed)
@@ -137,15 +143,27 @@ class OnlineLearner:
     """Calibrate on minibatch t's encoding logits, then 1 + R Adam steps."""
     start = t * self.config.batch_size
     end = tf.minimum(start + self.config.batch_size, self.n)
-    if self.config.calibrate:
+    config = self.config
+    if config.calibrate:
       self._calibrator.step(y[start:end])
+    if config.schedule != "constant" or config.warmup:
+      self._optimizer.learning_rate.assign(learning_rate_at(
+          t, self.num_minibatches, config.learning_rate, config.schedule,
+          config.warmup, config.final_lr_fraction))
     replay = self._replay.indices(t, end)
     for j in tf.range(self._replay.count + 1):
       if j == 0:
         indices = tf.range(start, end)
       else:
         indices = replay[j - 1]
-      self._train_step(tf.gather(x, indices), tf.gather(y, indices))
+      inputs = tf.gather(x, indices)
+      if config.augment:
+        inputs = augment_batch(
+            inputs, tf.random.experimental.stateless_fold_in(
+                tf.stack([self._augment_seed, t]), j),
+            config.shift_pixels, config.flip)
+      (self._compiled_step if config.jit_compile else self._train_step)(
+          inputs, tf.gather(y, indices))
 
   def _train_step(self, x, y):
     gradient_step(self.model, self._optimizer, x, y,

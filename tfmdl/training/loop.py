@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from tfmdl import keras_compat
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.training.augment import augment_batch
 from tfmdl.training.step import gradient_step
 
 
@@ -135,26 +136,6 @@ def per_sample_nll_nats(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
   return -log_probs[np.arange(len(y)), y].astype(np.float64)
 
 
-def _augment_batch(x, seed, shift_pixels):
-  """Random per-sample shifts and horizontal flips, stateless given ``seed``."""
-  batch = tf.shape(x)[0]
-  seeds = tf.random.experimental.stateless_split(seed, 2)
-  shifts = tf.random.stateless_uniform(
-      [batch, 2], seeds[0], minval=-shift_pixels, maxval=shift_pixels + 1,
-      dtype=tf.int32)
-  flip = tf.random.stateless_uniform([batch], seeds[1]) < 0.5
-  x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
-  shifts = tf.cast(shifts, tf.float32)
-  ones = tf.ones([batch], tf.float32)
-  zeros = tf.zeros([batch], tf.float32)
-  # Projective transform [a0 a1 a2 b0 b1 b2 c0 c1] mapping output to input.
-  transforms = tf.stack([ones, zeros, -shifts[:, 0], zeros, ones,
-                         -shifts[:, 1], zeros, zeros], axis=1)
-  return tf.raw_ops.ImageProjectiveTransformV3(
-      images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
-      fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT")
-
-
 def _train_dataset(x, y, config: TrainConfig, seed: int) -> tf.data.Dataset:
   """Shuffled (reshuffled each epoch), batched, repeated, seeded."""
   ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -165,7 +146,7 @@ def _train_dataset(x, y, config: TrainConfig, seed: int) -> tf.data.Dataset:
       raise ValueError("augment needs image inputs of shape (n, H, W, C)")
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda xy, s: (_augment_batch(xy[0], s, config.shift_pixels), xy[1]),
+        lambda xy, s: (augment_batch(xy[0], s, config.shift_pixels), xy[1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)
 
