@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfmdl import switch
-from tfmdl.codes import switch as switch_codes
+from tfmdl.codes import mixtures
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments.defaults import paper_config
@@ -107,14 +107,14 @@ def test_switch_over_run_and_uniform_within_overhead(runs):
   # code of each prefix: the mixture of the three codes on samples 1..t.
   bits, s = result.strategy_bits, switch.SwitchSettings()
   assert result.methods["fixed_share_grid"].bits == pytest.approx(
-      switch_codes.fixed_share_grid_bits(bits, s.fixed_share_alphas))
+      mixtures.fixed_share_grid_bits(bits, s.fixed_share_alphas))
   assert result.methods["bayes_mixture"].bits == pytest.approx(
-      switch_codes.bayes_mixture_bits(bits))
+      mixtures.bayes_mixture_bits(bits))
   for t in (1, 37, N):
     prefix = bits[:, :t]
-    parts = [switch_codes.switch_distribution_bits(prefix, s.stop_prob),
-             switch_codes.bayes_mixture_bits(prefix),
-             switch_codes.fixed_share_grid_bits(prefix, s.fixed_share_alphas)]
+    parts = [mixtures.switch_distribution_bits(prefix, s.stop_prob),
+             mixtures.bayes_mixture_bits(prefix),
+             mixtures.fixed_share_grid_bits(prefix, s.fixed_share_alphas)]
     assert result.cumulative_bits[t - 1] == pytest.approx(
         -np.logaddexp2.reduce(-np.asarray(parts)) + math.log2(3), abs=1e-9)
 
