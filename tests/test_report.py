@@ -349,6 +349,16 @@ def test_switch_runs_without_curves_are_left_out_of_figure3(results_dir):
   assert figures.figure3(old, "digits") is None
 
 
+def test_figure3_panel_does_not_depend_on_the_order_of_the_curves():
+  # bin/switch draws the curves in run order, results.json sorts them.
+  record = _switch_record([_run("mlp", (2.0, 1.0), 0.9),
+                           _run("lenet", (1.5, 0.5), 0.92)])
+  reordered = dict(record, curves=dict(reversed(record["curves"].items())))
+  assert list(reordered["curves"]) != list(record["curves"])
+  assert figures.png_bytes(figures.switch_figure([record], "digits")) == (
+      figures.png_bytes(figures.switch_figure([reordered], "digits")))
+
+
 def _bad_version(tmp_path, version):
   record = _twopart_record("mlp", 3200.0, 20.0, 0.95)
   if version is None:

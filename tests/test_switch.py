@@ -17,6 +17,7 @@ from tfmdl.codes import mixtures
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments.defaults import paper_config
+from tfmdl.report import figures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = 200
@@ -286,6 +287,10 @@ def test_bin_switch_end_to_end(runs, tmp_path):
   assert "switch/bayes_mixture_overhead_bits" in scalars
   with open(os.path.join(out, switch_experiment.FIGURE), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  # The figure is bin/report's Figure 3 panel of the saved results.json.
+  with open(os.path.join(out, switch_experiment.FIGURE), "rb") as f:
+    assert f.read() == figures.png_bytes(figures.switch_figure([record],
+                                                               "digits"))
 
 
 def test_bin_switch_refuses_another_data_order(runs, tmp_path):

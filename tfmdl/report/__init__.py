@@ -15,7 +15,8 @@ and bin/tune) and writes into the output folder:
 * ``figure2_<dataset>.png``: the four panels of the paper's Figure 2 per
   prequential run, against samples transmitted;
 * ``figure3_<dataset>.png``: switch and self-switch against the plain
-  prequential codes, cumulative codelength minus uniform;
+  prequential codes, cumulative codelength minus the best of those (the
+  design of ``bin/switch``'s ``figure3_cumulative.png`` too);
 * ``tb/report/``: the same figures as TensorBoard images (tags
   ``report/<figure>``), those of the latest report only.
 

@@ -4,7 +4,8 @@
   against random labels;
 * :func:`figure2`: the prequential code per block (the paper's Figure 2);
 * :func:`figure3`: switch and self-switch codes against the prequential
-  codes they switch between (the cumulative panel of the paper's Figure 3).
+  codes they switch between (the cumulative panel of the paper's Figure 3),
+  drawn by :func:`switch_figure`, which ``bin/switch`` uses too.
 
 Figures are drawn on matplotlib's Agg canvas without pyplot: no display is
 needed and no figure is left open in a global registry.
@@ -13,7 +14,7 @@ needed and no figure is left open in a global registry.
 import collections
 import io
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from absl import logging
 import numpy as np
@@ -164,13 +165,8 @@ def figure2(runs: Sequence[loading.Run], dataset: str):
 
 def figure3(runs: Sequence[loading.Run], dataset: str):
   """The paper's Figure 3 (cumulative panel) for ``dataset``, or None
-  without a switch run that saved its curves: per switch or self-switch
-  run, its code and the prequential codes it switches between, cumulative
-  codelength minus that of the best of those prequential codes, in bits,
-  against samples transmitted (log axis). Against uniform, as in TensorBoard,
-  the curves differ by less than the line width; here what switching saves
-  (below 0) and what it risks (its overhead) are visible. The y axis is
-  symmetric-log: linear within +-10 bits, logarithmic beyond."""
+  without a switch run that saved its curves: :func:`switch_figure` of the
+  switch and self-switch runs on true labels."""
   mine = [r for r in runs if r.code in ("switch", "self_switch")
           and r.record["dataset"] == dataset and not r.random_labels]
   without = [r.name for r in mine if "curves" not in r.record]
@@ -182,29 +178,57 @@ def figure3(runs: Sequence[loading.Run], dataset: str):
     logging.info("figure 3 skipped for %s: no switch or self-switch run with "
                  "curves", dataset)
     return None
-  fig, axes = _new_figure(*_grid(len(mine)), 6.0, 4.2)
-  for ax, run in zip(axes, mine):
+  return switch_figure([r.record for r in mine], dataset)
+
+
+def switch_figure(records: Sequence[Mapping], dataset: str):
+  """Figure 3's cumulative panel of each switch or self-switch code.
+
+  Per code, its curve and those of the prequential codes it switches
+  between: cumulative codelength minus that of the best of those prequential
+  codes, in bits, against samples transmitted (log axis). Against uniform,
+  as in TensorBoard, the curves differ by less than the line width; here
+  what switching saves (below 0) and what it risks (its overhead) are
+  visible. The y axis is symmetric-log: linear within +-10 bits, logarithmic
+  beyond. ``bin/report`` draws it from saved runs, ``bin/switch`` for the run
+  it makes.
+
+  Args:
+    records: one per panel, the content of a switch or self-switch
+      results.json; its fields used are ``curves`` (``{"steps": [t, ...],
+      label: [cumulative bits of labels 1..t, ...], ...}``),
+      ``headline_curve`` (the label of the switching code's curve) and
+      ``model``.
+    dataset: the data set's name, for the title.
+
+  Returns:
+    A matplotlib Figure.
+  """
+  fig, axes = _new_figure(*_grid(len(records)), 6.0, 4.2)
+  for ax, record in zip(axes, records):
     curves = {label: np.asarray(values)
-              for label, values in run.record["curves"].items()}
+              for label, values in record["curves"].items()}
     steps = curves.pop("steps")
-    headline = run.record["headline_curve"]
-    reference = min((label for label in curves if label != headline),
-                    key=lambda label: curves[label][-1])
-    for label, cumulative in curves.items():
+    headline = record["headline_curve"]
+    # Sorted, as results.json holds them, so that a run's curves keep their
+    # colours whether they come from the file or from bin/switch.
+    prequential = sorted(label for label in curves if label != headline)
+    reference = min(prequential, key=lambda label: curves[label][-1])
+    for label in prequential + [headline]:
       style = (dict(color="black", linewidth=2.0, linestyle="--", zorder=3)
                if label == headline else dict(linewidth=1.5))
-      ax.plot(steps, cumulative - curves[reference], label=label, **style)
+      ax.plot(steps, curves[label] - curves[reference], label=label, **style)
     ax.axhline(0.0, color="gray", linestyle=":", linewidth=1.0)
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=10.0)
     ax.set_xlabel("samples transmitted (log scale)")
     ax.set_ylabel(f"cumulative codelength - {reference}\n(bits, symlog)")
-    ax.set_title(f"{headline} ({run.record['model']}): "
-                 f"{run.record['codelength_bits'] - curves[reference][-1]:+.0f}"
-                 " bits at n")
+    ax.set_title(f"{headline} ({record['model']}): "
+                 f"{curves[headline][-1] - curves[reference][-1]:+.0f} bits "
+                 "at n")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
-  _hide_unused(axes, len(mine))
+  _hide_unused(axes, len(records))
   fig.suptitle(f"Figure 3: switching on {dataset}")
   fig.tight_layout()
   return fig
