@@ -30,6 +30,9 @@ from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments import two_part as two_part_experiment
 from tfmdl.experiments import variational as variational_experiment
 from tfmdl.experiments.defaults import paper_config
+from tfmdl.report import figures
+from tfmdl.report import loading
+from tfmdl.report import tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N, K = 100, 10
@@ -299,7 +302,7 @@ def test_runs_on_another_n_get_their_own_column(tmp_path):
   _write(root, "full", _prequential_record("mlp", (2.0, 1.0), 0.9))
   _write(root, "small", _prequential_record("mlp", (0.5,), 0.8, n=50,
                                             timesteps=(10, 50)))
-  table = report.build_table(report.load_runs(root), report.TABLE1)
+  table = tables.build_table(report.load_runs(root), tables.TABLE1)
   assert [c.label for c in table.columns] == ["digits (n=50)",
                                               "digits (n=100)"]
   mlp = table.rows[-1]
@@ -312,10 +315,10 @@ def test_runs_on_another_n_get_their_own_column(tmp_path):
 
 def test_figures_are_pngs_and_tensorboard_images(made):
   out, written = made
-  figures = ["figure1.png", "figure2_digits.png", "figure2_toy.png",
-             "figure3_digits.png"]
-  assert sorted(w for w in written if w.endswith(".png")) == figures
-  for name in figures:
+  pngs = ["figure1.png", "figure2_digits.png", "figure2_toy.png",
+          "figure3_digits.png"]
+  assert sorted(w for w in written if w.endswith(".png")) == pngs
+  for name in pngs:
     with open(os.path.join(out, name), "rb") as f:
       content = f.read()
     assert content.startswith(PNG) and len(content) > 10_000, name
@@ -325,7 +328,7 @@ def test_figures_are_pngs_and_tensorboard_images(made):
                                      "events.out.tfevents.*")):
     for event in tf.compat.v1.train.summary_iterator(path):
       tags |= {value.tag for value in event.summary.value}
-  assert tags == {f"report/{name[:-4]}" for name in figures}
+  assert tags == {f"report/{name[:-4]}" for name in pngs}
 
 
 def test_figure2_skipped_without_prequential_run(tmp_path):
@@ -340,10 +343,20 @@ def test_figure2_skipped_without_prequential_run(tmp_path):
 
 def test_switch_runs_without_curves_are_left_out_of_figure3(results_dir):
   runs = report.load_runs(results_dir)
-  old = [report.Run(r.file, r.name, {k: v for k, v in r.record.items()
-                                     if k != "curves"}) for r in runs]
-  assert report.figure3(runs, "digits") is not None
-  assert report.figure3(old, "digits") is None
+  old = [loading.Run(r.file, r.name, {k: v for k, v in r.record.items()
+                                      if k != "curves"}) for r in runs]
+  assert figures.figure3(runs, "digits") is not None
+  assert figures.figure3(old, "digits") is None
+
+
+def test_figure3_panel_does_not_depend_on_the_order_of_the_curves():
+  # bin/switch draws the curves in run order, results.json sorts them.
+  record = _switch_record([_run("mlp", (2.0, 1.0), 0.9),
+                           _run("lenet", (1.5, 0.5), 0.92)])
+  reordered = dict(record, curves=dict(reversed(record["curves"].items())))
+  assert list(reordered["curves"]) != list(record["curves"])
+  assert figures.png_bytes(figures.switch_figure([record], "digits")) == (
+      figures.png_bytes(figures.switch_figure([reordered], "digits")))
 
 
 def _bad_version(tmp_path, version):

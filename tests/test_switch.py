@@ -13,10 +13,11 @@ import pytest
 import tensorflow as tf
 
 from tfmdl import switch
-from tfmdl.codes import switch as switch_codes
+from tfmdl.codes import mixtures
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments.defaults import paper_config
+from tfmdl.report import figures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = 200
@@ -107,14 +108,14 @@ def test_switch_over_run_and_uniform_within_overhead(runs):
   # code of each prefix: the mixture of the three codes on samples 1..t.
   bits, s = result.strategy_bits, switch.SwitchSettings()
   assert result.methods["fixed_share_grid"].bits == pytest.approx(
-      switch_codes.fixed_share_grid_bits(bits, s.fixed_share_alphas))
+      mixtures.fixed_share_grid_bits(bits, s.fixed_share_alphas))
   assert result.methods["bayes_mixture"].bits == pytest.approx(
-      switch_codes.bayes_mixture_bits(bits))
+      mixtures.bayes_mixture_bits(bits))
   for t in (1, 37, N):
     prefix = bits[:, :t]
-    parts = [switch_codes.switch_distribution_bits(prefix, s.stop_prob),
-             switch_codes.bayes_mixture_bits(prefix),
-             switch_codes.fixed_share_grid_bits(prefix, s.fixed_share_alphas)]
+    parts = [mixtures.switch_distribution_bits(prefix, s.stop_prob),
+             mixtures.bayes_mixture_bits(prefix),
+             mixtures.fixed_share_grid_bits(prefix, s.fixed_share_alphas)]
     assert result.cumulative_bits[t - 1] == pytest.approx(
         -np.logaddexp2.reduce(-np.asarray(parts)) + math.log2(3), abs=1e-9)
 
@@ -286,6 +287,10 @@ def test_bin_switch_end_to_end(runs, tmp_path):
   assert "switch/bayes_mixture_overhead_bits" in scalars
   with open(os.path.join(out, switch_experiment.FIGURE), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  # The figure is bin/report's Figure 3 panel of the saved results.json.
+  with open(os.path.join(out, switch_experiment.FIGURE), "rb") as f:
+    assert f.read() == figures.png_bytes(figures.switch_figure([record],
+                                                               "digits"))
 
 
 def test_bin_switch_refuses_another_data_order(runs, tmp_path):

@@ -9,10 +9,10 @@ than uniform no longer has to pay for its slow start.
 * switch code (:func:`switch_runs`): the strategies are the runs' per-sample
   bits plus the uniform code (log2 K per label, always included);
 * self-switch code (:func:`self_switch_run`): the strategies are one run's
-  stopping times "epoch e" in every block (``codes.switch.
-  self_switch_strategies`` on the blocks' ``epoch_bits``), plus the run's own
-  prequential bits and the uniform code. The first block is sent uniformly,
-  so every strategy is uniform there.
+  stopping times "epoch e" in every block
+  (``codes.mixtures.self_switch_strategies`` on the blocks' ``epoch_bits``),
+  plus the run's own prequential bits and the uniform code. The first block
+  is sent uniformly, so every strategy is uniform there.
 
 The paper picked the best strategy per block after seeing the block and did
 not pay for the choice; that number is a bound, reported here only as
@@ -45,7 +45,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tfmdl import results
-from tfmdl.codes import switch as switch_codes
+from tfmdl.codes import mixtures
 from tfmdl.codes.uniform import uniform_bits
 
 UNIFORM = "uniform"
@@ -334,7 +334,7 @@ def self_switch_matrix(run: PrequentialRun) -> tuple:
     ValueError: the run was recorded without ``epoch_bits``.
   """
   _check_epoch_bits(run)
-  epochs = switch_codes.self_switch_strategies(run.epoch_bits)
+  epochs = mixtures.self_switch_strategies(run.epoch_bits)
   names = tuple(f"epoch_{e}" for e in range(len(epochs)))
   bits = np.concatenate([epochs, run.per_sample_bits[None, :],
                          uniform_row(run.n, run.num_classes)[None, :]])
@@ -370,28 +370,28 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
   num_strategies, n = bits.shape
   s = settings
   mixed = np.stack([
-      switch_codes.switch_distribution_cumulative_bits(bits, s.stop_prob),
-      switch_codes.bayes_mixture_cumulative_bits(bits),
-      switch_codes.fixed_share_grid_cumulative_bits(
+      mixtures.switch_distribution_cumulative_bits(bits, s.stop_prob),
+      mixtures.bayes_mixture_cumulative_bits(bits),
+      mixtures.fixed_share_grid_cumulative_bits(
           bits, s.fixed_share_alphas)])
-  cumulative = switch_codes.mixture_cumulative_bits(mixed)
+  cumulative = mixtures.mixture_cumulative_bits(mixed)
   blocks = np.add.reduceat(bits, np.asarray((0,) + timesteps[:-1]), axis=1)
-  block = switch_codes.block_switch_bits(blocks, s.block_switch_rate)
+  block = mixtures.block_switch_bits(blocks, s.block_switch_rate)
   methods = {
       "switch_distribution": MethodResult(
           float(mixed[0, -1]),
-          switch_codes.switch_distribution_overhead_bits(
+          mixtures.switch_distribution_overhead_bits(
               num_strategies, n, s.stop_prob)),
       "bayes_mixture": MethodResult(
           float(mixed[1, -1]),
-          switch_codes.bayes_mixture_overhead_bits(num_strategies)),
+          mixtures.bayes_mixture_overhead_bits(num_strategies)),
       "fixed_share_grid": MethodResult(
           float(mixed[2, -1]),
-          switch_codes.fixed_share_grid_overhead_bits(
+          mixtures.fixed_share_grid_overhead_bits(
               num_strategies, n, s.fixed_share_alphas)),
       "block_switch": MethodResult(
           block.mixture_bits,
-          switch_codes.block_switch_overhead_bits(
+          mixtures.block_switch_overhead_bits(
               num_strategies, len(timesteps), s.block_switch_rate)),
   }
   methods["mixture"] = MethodResult(

@@ -1,1 +1,1 @@
-"""Pure math on numbers: units, the uniform code, switching, entropy coding."""
+"""Pure math on numbers: units, the uniform code, mixtures, entropy coding."""

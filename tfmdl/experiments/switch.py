@@ -4,10 +4,12 @@ Takes finished prequential runs (``bin/prequential`` workdirs read by
 :func:`tfmdl.switch.load_runs`), computes the codes of :mod:`tfmdl.switch`
 and writes to the workdir ``results.json``, TensorBoard
 scalars and ``figure3_cumulative.png`` (the cumulative-codelength panel of
-the paper's Figure 3: cumulative codelength minus uniform against samples
-transmitted). No model is trained. ``results.json`` keeps the figure's curves
-at the log-spaced steps of :func:`curve_steps` (``curves``; the headline's
-label is ``headline_curve``), from which ``bin/report`` redraws Figure 3.
+the paper's Figure 3: cumulative codelength minus the best prequential
+run's against samples transmitted). No model is trained. ``results.json``
+keeps the figure's curves at the log-spaced steps of :func:`curve_steps`
+(``curves``; the headline's label is ``headline_curve``); the figure is
+drawn from them by :func:`tfmdl.report.figures.switch_figure`, as
+``bin/report`` draws Figure 3.
 
 TensorBoard tags (``<code>`` is ``switch`` or ``self_switch``):
 ``<code>/codelength_kbits``, ``<code>/compression_ratio``,
@@ -20,7 +22,7 @@ samples transmitted, on a log-spaced grid plus the block ends.
 import os
 import re
 import time
-from typing import Optional, Sequence
+from typing import Sequence
 
 from absl import logging
 import ml_collections
@@ -31,6 +33,7 @@ from tfmdl import summaries
 from tfmdl import switch
 from tfmdl.codes import units
 from tfmdl.experiments import common
+from tfmdl.report import figures
 
 FIGURE = "figure3_cumulative.png"
 HINDSIGHT_NOTE = ("not a codelength: the best strategy of each block chosen "
@@ -74,70 +77,22 @@ def write_summaries(writer: summaries.SummaryWriter,
   writer.flush()
 
 
-def plot_cumulative(curves: dict, num_classes: int, path: str, title: str,
-                    highlight: Optional[str] = None,
-                    reference: Optional[str] = None) -> None:
-  """Figure 3's panel: cumulative codelength minus uniform, log x axis.
-
-  Args:
-    curves: label -> (n,) cumulative codelength in bits of labels 1..t.
-    num_classes: K (the uniform code costs t log2 K for t labels).
-    path: the PNG to write.
-    title: the figure's title.
-    highlight: the label drawn in black on top (the switch code).
-    reference: a label; when given, a lower panel shows every curve minus
-      this one in bits (differences too small to see on the kbit scale).
-  """
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  fig = Figure(figsize=(7, 6.5 if reference else 4.5), dpi=120)
-  FigureCanvasAgg(fig)
-  if reference:
-    top, bottom = fig.subplots(2, 1, sharex=True,
-                               gridspec_kw=dict(height_ratios=(2, 1)))
-  else:
-    top, bottom = fig.add_subplot(), None
-  for label, cumulative in curves.items():
-    t = np.arange(1, len(cumulative) + 1)
-    style = (dict(color="black", linewidth=2.0, linestyle=(0, (4, 2)),
-                  zorder=3) if label == highlight else dict(linewidth=1.5))
-    top.plot(t, units.bits_to_kbits(cumulative - t * np.log2(num_classes)),
-             label=label, **style)
-    if bottom is not None:
-      bottom.plot(t, cumulative - curves[reference], **style)
-  top.axhline(0.0, color="gray", linestyle="--", linewidth=1, label="uniform")
-  top.set_ylabel("cumulative codelength - uniform (kbits)")
-  top.set_title(title)
-  top.legend()
-  axes = [top]
-  if bottom is not None:
-    bottom.set_ylabel(f"minus {reference} (bits)")
-    axes.append(bottom)
-  for ax in axes:
-    ax.set_xscale("log")
-    ax.grid(True, which="major", alpha=0.3)
-  axes[-1].set_xlabel("samples transmitted")
-  fig.tight_layout()
-  fig.savefig(path)
-
-
 def curve_label(code: str) -> str:
   """The label of the headline code's curve: ``switch`` or ``self-switch``."""
   return code.replace("_", "-")
 
 
 def _curves(result: switch.SwitchResult,
-            runs: Sequence[switch.PrequentialRun]) -> tuple:
-  """The figure's curves (each run's prequential code and the switch code)
-  and the label of the best run's prequential code."""
+            runs: Sequence[switch.PrequentialRun]) -> dict:
+  """Figure 3's curves at every sample: each run's prequential code and the
+  switch code (labelled :func:`curve_label`)."""
   names = result.strategy_names[:len(runs)]
   if result.code == "self_switch":
     names = (runs[0].model,)
   curves = {f"prequential ({name})": np.cumsum(run.per_sample_bits)
             for name, run in zip(names, runs)}
-  best = min(curves, key=lambda label: curves[label][-1])
   curves[curve_label(result.code)] = result.cumulative_bits
-  return curves, best
+  return curves
 
 
 def curve_record(curves: dict, steps: np.ndarray) -> dict:
@@ -203,13 +158,10 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   writer.hparams({"code": result.code, "dataset": runs[0].dataset,
                   "model": "+".join(r.model for r in runs)})
   write_summaries(writer, result)
-  name = curve_label(result.code)
-  curves, best = _curves(result, runs)
-  plot_cumulative(curves, result.num_classes, wd.file(FIGURE),
-                  f"{runs[0].dataset}: {name} code", highlight=name,
-                  reference=best)
-  results.write_json(wd.file("results.json"), result_record(
-      result, runs, config, time.perf_counter() - began))
+  record = result_record(result, runs, config, time.perf_counter() - began)
+  figure = figures.switch_figure([record], runs[0].dataset)
+  results.write_bytes(wd.file(FIGURE), figures.png_bytes(figure))
+  results.write_json(wd.file("results.json"), record)
   return result
 
 
@@ -228,7 +180,7 @@ def result_record(result: switch.SwitchResult,
   with_accuracy = [r for r in runs if r.test_accuracy is not None]
   best_run = max(with_accuracy, key=lambda r: r.test_accuracy, default=None)
   best_prequential = min(r.codelength_bits for r in runs)
-  curves, _ = _curves(result, runs)
+  curves = _curves(result, runs)
   return {
       "format_version": results.FORMAT_VERSION,
       "code": result.code,

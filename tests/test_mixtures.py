@@ -1,4 +1,4 @@
-"""Tests for tfmdl.codes.switch: mixture and switching codes."""
+"""Tests for tfmdl.codes.mixtures: mixture and switching codes."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tfmdl.codes import switch
+from tfmdl.codes import mixtures
 
 LOG2_3 = math.log2(3)
 
@@ -52,7 +52,7 @@ class TestHandComputed:
 
   def test_bayes_mixture(self):
     # L = (4, 3): -log2(1/2 * 2**-4 + 1/2 * 2**-3) = -log2(3/32) = 5 - log2 3.
-    assert switch.bayes_mixture_bits(HAND_BITS) == pytest.approx(
+    assert mixtures.bayes_mixture_bits(HAND_BITS) == pytest.approx(
         5 - LOG2_3, abs=1e-12)
 
   def test_fixed_share(self):
@@ -60,13 +60,13 @@ class TestHandComputed:
     # Share: w = (3/4*2/3 + 1/4*1/3, 3/4*1/3 + 1/4*2/3) = (7/12, 5/12).
     # Sample 2: P = 7/12*1/8 + 5/12*1/2 = 27/96 = 9/32.
     # Total 3/8 * 9/32 = 27/256 -> 8 - 3 log2 3 bits.
-    assert switch.fixed_share_bits(HAND_BITS, 0.25) == pytest.approx(
+    assert mixtures.fixed_share_bits(HAND_BITS, 0.25) == pytest.approx(
         8 - 3 * LOG2_3, abs=1e-12)
 
   def test_fixed_share_grid(self):
     # Alphas (0, 1/4): -log2(1/2 * 3/32 + 1/2 * 27/256)
     #   = -log2(24/512 + 27/512) = 9 - log2 51.
-    assert switch.fixed_share_grid_bits(HAND_BITS, [0.0, 0.25]) == (
+    assert mixtures.fixed_share_grid_bits(HAND_BITS, [0.0, 0.25]) == (
         pytest.approx(9 - math.log2(51), abs=1e-12))
 
   def test_switch_distribution(self):
@@ -77,11 +77,11 @@ class TestHandComputed:
     #   0->0: 1/16 * 1/16 = 2; 1->1: 1/16 * 1/8 = 4;
     #   0->1: 1/16 * 1/2 * 1/2 = 8; 1->0: 1/16 * 1/4 * 1/8 = 1.
     # Total 51/512 -> 9 - log2 51 bits.
-    assert switch.switch_distribution_bits(HAND_BITS) == pytest.approx(
+    assert mixtures.switch_distribution_bits(HAND_BITS) == pytest.approx(
         9 - math.log2(51), abs=1e-12)
-    assert switch.switch_prior_logprob(((1, 0),), 2, 2) == pytest.approx(
+    assert mixtures.switch_prior_logprob(((1, 0),), 2, 2) == pytest.approx(
         math.log2(3 / 8), abs=1e-12)
-    assert switch.switch_prior_logprob(((1, 0), (2, 1)), 2, 2) == (
+    assert mixtures.switch_prior_logprob(((1, 0), (2, 1)), 2, 2) == (
         pytest.approx(-4.0, abs=1e-12))
 
   def test_block_switch(self):
@@ -89,7 +89,7 @@ class TestHandComputed:
     # the fixed-share value 8 - 3 log2 3. Two-part costs L(s) + prior bits:
     #   (0,0): 4 + 1 + log2(4/3) = 7 - log2 3;  (0,1): 2 + 1 + 2 = 5;
     #   (1,0): 5 + 3 = 8;  (1,1): 3 + 1 + log2(4/3) = 6 - log2 3 (best).
-    result = switch.block_switch_bits(HAND_BITS, 0.25)
+    result = mixtures.block_switch_bits(HAND_BITS, 0.25)
     assert result.mixture_bits == pytest.approx(8 - 3 * LOG2_3, abs=1e-12)
     assert result.best_sequence == (1, 1)
     assert result.best_sequence_bits == pytest.approx(6 - LOG2_3, abs=1e-12)
@@ -105,11 +105,11 @@ def test_switch_distribution_equals_brute_force(num_strategies, n, stop_prob):
   weights = rng.dirichlet(np.ones(num_strategies))
   for w in (None, weights):
     seqs = list(_brute_switch_sequences(n, num_strategies))
-    log_priors = [switch.switch_prior_logprob(s, n, num_strategies,
-                                              stop_prob, w) for s in seqs]
+    log_priors = [mixtures.switch_prior_logprob(s, n, num_strategies,
+                                                stop_prob, w) for s in seqs]
     assert np.logaddexp2.reduce(log_priors) == pytest.approx(0.0, abs=1e-12)
     expected = _mixture_bits(log_priors, [_path_bits(bits, s) for s in seqs])
-    got = switch.switch_distribution_bits(bits, stop_prob, w)
+    got = mixtures.switch_distribution_bits(bits, stop_prob, w)
     assert got == pytest.approx(expected, abs=1e-9)
 
 
@@ -120,7 +120,7 @@ def test_fixed_share_equals_brute_force(num_strategies, n, alpha):
   rng = np.random.default_rng(7 * num_strategies + n)
   bits = rng.exponential(2.0, size=(num_strategies, n))
   weights = rng.dirichlet(np.ones(num_strategies))
-  got = switch.fixed_share_bits(bits, alpha, weights)
+  got = mixtures.fixed_share_bits(bits, alpha, weights)
   assert got == pytest.approx(_fixed_share_brute(bits, alpha, weights),
                               abs=1e-9)
 
@@ -132,12 +132,12 @@ def test_block_switch_equals_brute_force(num_strategies, num_blocks, rate):
   rng = np.random.default_rng(10 * num_strategies + num_blocks)
   block_bits = rng.exponential(50.0, size=(num_strategies, num_blocks))
   seqs = list(itertools.product(range(num_strategies), repeat=num_blocks))
-  prior_bits = np.array([switch.block_switch_prior_bits(s, num_strategies, rate)
-                         for s in seqs])
+  prior_bits = np.array([
+      mixtures.block_switch_prior_bits(s, num_strategies, rate) for s in seqs])
   data_bits = np.array([block_bits[list(s), np.arange(num_blocks)].sum()
                         for s in seqs])
   assert np.logaddexp2.reduce(-prior_bits) == pytest.approx(0.0, abs=1e-12)
-  result = switch.block_switch_bits(block_bits, rate)
+  result = mixtures.block_switch_bits(block_bits, rate)
   assert result.mixture_bits == pytest.approx(
       _mixture_bits(-prior_bits, data_bits), abs=1e-9)
   two_part = data_bits + prior_bits
@@ -150,9 +150,9 @@ def test_block_switch_equals_brute_force(num_strategies, num_blocks, rate):
 
 def test_block_switch_prior_bits_by_hand():
   # M = 3, rate 0.2, (0, 0, 2, 2): log2 3 - 2 log2(0.8) - log2(0.1).
-  assert switch.block_switch_prior_bits((0, 0, 2, 2), 3, 0.2) == (
+  assert mixtures.block_switch_prior_bits((0, 0, 2, 2), 3, 0.2) == (
       pytest.approx(LOG2_3 - 2 * math.log2(0.8) - math.log2(0.1)))
-  assert switch.block_switch_prior_bits((0, 1), 2, 0.0) == math.inf
+  assert mixtures.block_switch_prior_bits((0, 1), 2, 0.0) == math.inf
 
 
 @pytest.mark.parametrize("num_strategies", [1, 2, 4])
@@ -162,28 +162,28 @@ def test_every_code_within_stated_overhead(num_strategies):
   bits = rng.exponential(3.0, size=(num_strategies, n))
   totals = bits.sum(axis=1)
   best = totals.min()
-  bayes = switch.bayes_mixture_bits(bits)
-  assert best - 1e-9 <= bayes <= best + switch.bayes_mixture_overhead_bits(
+  bayes = mixtures.bayes_mixture_bits(bits)
+  assert best - 1e-9 <= bayes <= best + mixtures.bayes_mixture_overhead_bits(
       num_strategies) + 1e-9
   weights = rng.dirichlet(np.ones(num_strategies))
-  assert (switch.bayes_mixture_bits(bits, weights)
+  assert (mixtures.bayes_mixture_bits(bits, weights)
           <= np.min(totals - np.log2(weights)) + 1e-9)
   for alpha in (0.0, 0.01, 0.3):
-    assert switch.fixed_share_bits(bits, alpha) <= (
-        best + switch.fixed_share_overhead_bits(num_strategies, n, alpha)
+    assert mixtures.fixed_share_bits(bits, alpha) <= (
+        best + mixtures.fixed_share_overhead_bits(num_strategies, n, alpha)
         + 1e-9)
   alphas = [0.0, 0.001, 0.05]
-  assert switch.fixed_share_grid_bits(bits, alphas) <= (
-      best + switch.fixed_share_grid_overhead_bits(num_strategies, n, alphas)
+  assert mixtures.fixed_share_grid_bits(bits, alphas) <= (
+      best + mixtures.fixed_share_grid_overhead_bits(num_strategies, n, alphas)
       + 1e-9)
   for stop_prob in (0.5, 0.1):
-    assert switch.switch_distribution_bits(bits, stop_prob) <= (
-        best + switch.switch_distribution_overhead_bits(num_strategies, n,
-                                                        stop_prob) + 1e-9)
+    assert mixtures.switch_distribution_bits(bits, stop_prob) <= (
+        best + mixtures.switch_distribution_overhead_bits(num_strategies, n,
+                                                          stop_prob) + 1e-9)
   block_bits = bits.reshape(num_strategies, 10, -1).sum(axis=2)
   for rate in (0.0, 0.2):
-    assert switch.block_switch_bits(block_bits, rate).mixture_bits <= (
-        best + switch.block_switch_overhead_bits(num_strategies, 10, rate)
+    assert mixtures.block_switch_bits(block_bits, rate).mixture_bits <= (
+        best + mixtures.block_switch_overhead_bits(num_strategies, 10, rate)
         + 1e-9)
 
 
@@ -191,8 +191,8 @@ def test_grid_within_log2_size_of_best_rate():
   rng = np.random.default_rng(3)
   bits = rng.exponential(3.0, size=(3, 200))
   alphas = [0.0, 0.01, 0.2]
-  each = [switch.fixed_share_bits(bits, a) for a in alphas]
-  grid = switch.fixed_share_grid_bits(bits, alphas)
+  each = [mixtures.fixed_share_bits(bits, a) for a in alphas]
+  grid = mixtures.fixed_share_grid_bits(bits, alphas)
   assert min(each) <= grid <= min(each) + math.log2(3) + 1e-9
 
 
@@ -206,14 +206,14 @@ def test_switching_catches_up():
   bits[1, :n // 2], bits[1, n // 2:] = 3.0, 1.0
   one_switch = ((1, 0), (n // 2 + 1, 1))
   bound = (_path_bits(bits, one_switch)
-           - switch.switch_prior_logprob(one_switch, n, 2))
-  sw = switch.switch_distribution_bits(bits)
+           - mixtures.switch_prior_logprob(one_switch, n, 2))
+  sw = mixtures.switch_distribution_bits(bits)
   assert sw <= bound + 1e-9
   assert bound - sw < 30  # the bound is tight up to a few bits here
-  assert switch.bayes_mixture_bits(bits) > sw + 900
-  assert switch.fixed_share_bits(bits, 1e-3) < switch.bayes_mixture_bits(
+  assert mixtures.bayes_mixture_bits(bits) > sw + 900
+  assert mixtures.fixed_share_bits(bits, 1e-3) < mixtures.bayes_mixture_bits(
       bits) - 900
-  blocks = switch.block_switch_bits(bits.reshape(2, 4, -1).sum(axis=2), 0.1)
+  blocks = mixtures.block_switch_bits(bits.reshape(2, 4, -1).sum(axis=2), 0.1)
   assert blocks.best_sequence == (0, 0, 1, 1)
 
 
@@ -222,10 +222,10 @@ def test_fixed_share_alpha_zero_is_bayes_mixture():
   bits = rng.exponential(3.0, size=(4, 500))
   weights = rng.dirichlet(np.ones(4))
   for w in (None, weights):
-    assert switch.fixed_share_bits(bits, 0.0, w) == pytest.approx(
-        switch.bayes_mixture_bits(bits, w), rel=1e-13)
-  assert switch.switch_distribution_bits(bits, stop_prob=1.0) == (
-      pytest.approx(switch.bayes_mixture_bits(bits), rel=1e-13))
+    assert mixtures.fixed_share_bits(bits, 0.0, w) == pytest.approx(
+        mixtures.bayes_mixture_bits(bits, w), rel=1e-13)
+  assert mixtures.switch_distribution_bits(bits, stop_prob=1.0) == (
+      pytest.approx(mixtures.bayes_mixture_bits(bits), rel=1e-13))
 
 
 def test_bayes_recovers_from_weights_far_below_float_range():
@@ -235,9 +235,9 @@ def test_bayes_recovers_from_weights_far_below_float_range():
   bits = np.zeros((2, n))
   bits[1, :n // 2] = 2.0
   bits[0, n // 2:] = 5.0
-  expected = switch.bayes_mixture_bits(bits)
+  expected = mixtures.bayes_mixture_bits(bits)
   assert expected == pytest.approx(60_000 + 1.0, abs=1e-9)
-  assert switch.fixed_share_bits(bits, 0.0) == pytest.approx(
+  assert mixtures.fixed_share_bits(bits, 0.0) == pytest.approx(
       expected, abs=1e-6)
 
 
@@ -247,16 +247,16 @@ def test_identical_strategies_cost_their_own_bits(num_strategies):
   row = rng.exponential(3.0, size=1000)
   bits = np.tile(row, (num_strategies, 1))
   total = row.sum()
-  assert switch.bayes_mixture_bits(bits) == pytest.approx(total, abs=1e-9)
+  assert mixtures.bayes_mixture_bits(bits) == pytest.approx(total, abs=1e-9)
   for alpha in (0.1, 0.9):
-    assert switch.fixed_share_bits(bits, alpha) == pytest.approx(
+    assert mixtures.fixed_share_bits(bits, alpha) == pytest.approx(
         total, abs=1e-9)
-  assert switch.fixed_share_grid_bits(bits, [0.0, 0.5]) == pytest.approx(
+  assert mixtures.fixed_share_grid_bits(bits, [0.0, 0.5]) == pytest.approx(
       total, abs=1e-9)
-  assert switch.switch_distribution_bits(bits) == pytest.approx(
+  assert mixtures.switch_distribution_bits(bits) == pytest.approx(
       total, abs=1e-9)
   blocks = bits.reshape(num_strategies, 10, -1).sum(axis=2)
-  assert switch.block_switch_bits(blocks, 0.3).mixture_bits == pytest.approx(
+  assert mixtures.block_switch_bits(blocks, 0.3).mixture_bits == pytest.approx(
       total, abs=1e-9)
 
 
@@ -265,24 +265,24 @@ def test_long_sequence_is_finite_and_bounded():
   num_strategies, n = 5, 60_000
   bits = rng.exponential(3.0, size=(num_strategies, n))
   best = bits.sum(axis=1).min()
-  bayes = switch.bayes_mixture_bits(bits)
-  fixed_share = switch.fixed_share_bits(bits, 1e-3)
-  switching = switch.switch_distribution_bits(bits)
+  bayes = mixtures.bayes_mixture_bits(bits)
+  fixed_share = mixtures.fixed_share_bits(bits, 1e-3)
+  switching = mixtures.switch_distribution_bits(bits)
   for value in (bayes, fixed_share, switching):
     assert math.isfinite(value)
     assert value > 0.5 * best
   assert best <= bayes <= best + math.log2(num_strategies)
-  assert fixed_share <= best + switch.fixed_share_overhead_bits(
+  assert fixed_share <= best + mixtures.fixed_share_overhead_bits(
       num_strategies, n, 1e-3)
-  assert switching <= best + switch.switch_distribution_overhead_bits(
+  assert switching <= best + mixtures.switch_distribution_overhead_bits(
       num_strategies, n)
-  assert switch.fixed_share_bits(bits, 0.0) == pytest.approx(bayes, rel=1e-12)
+  assert mixtures.fixed_share_bits(bits, 0.0) == pytest.approx(bayes, rel=1e-12)
 
 
 def test_self_switch_strategies():
   block0 = np.array([[9.0, 8.0, 7.0], [1.0, 2.0, 3.0]])  # epochs 0..1
   block1 = np.array([[5.0, 5.0], [4.0, 4.0], [3.0, 2.0], [1.0, 0.5]])  # 0..3
-  got = switch.self_switch_strategies([block0, block1])
+  got = mixtures.self_switch_strategies([block0, block1])
   expected = np.array([
       [9.0, 8.0, 7.0, 5.0, 5.0],
       [1.0, 2.0, 3.0, 4.0, 4.0],
@@ -300,12 +300,12 @@ def test_self_switch_strategies():
     (np.zeros((2, 0)), "at least one"),
 ])
 def test_bad_bits_raise(bad, match):
-  for code in (switch.bayes_mixture_bits,
-               lambda b: switch.fixed_share_bits(b, 0.1),
-               lambda b: switch.fixed_share_grid_bits(b, [0.1]),
-               switch.switch_distribution_bits,
-               lambda b: switch.block_switch_bits(b, 0.1),
-               lambda b: switch.self_switch_strategies([b])):
+  for code in (mixtures.bayes_mixture_bits,
+               lambda b: mixtures.fixed_share_bits(b, 0.1),
+               lambda b: mixtures.fixed_share_grid_bits(b, [0.1]),
+               mixtures.switch_distribution_bits,
+               lambda b: mixtures.block_switch_bits(b, 0.1),
+               lambda b: mixtures.self_switch_strategies([b])):
     with pytest.raises(ValueError, match=match) as err:
       code(bad)
     assert "\n" not in str(err.value)
@@ -314,33 +314,33 @@ def test_bad_bits_raise(bad, match):
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, float("nan")])
 def test_bad_rates_raise(rate):
   with pytest.raises(ValueError, match="alpha"):
-    switch.fixed_share_bits(HAND_BITS, rate)
+    mixtures.fixed_share_bits(HAND_BITS, rate)
   with pytest.raises(ValueError, match="alpha"):
-    switch.fixed_share_grid_bits(HAND_BITS, [0.1, rate])
+    mixtures.fixed_share_grid_bits(HAND_BITS, [0.1, rate])
   with pytest.raises(ValueError, match="switch_rate"):
-    switch.block_switch_bits(HAND_BITS, rate)
+    mixtures.block_switch_bits(HAND_BITS, rate)
 
 
 @pytest.mark.parametrize("stop_prob", [-0.1, 1.5, float("nan")])
 def test_bad_stop_prob_raises(stop_prob):
   with pytest.raises(ValueError, match="stop_prob"):
-    switch.switch_distribution_bits(HAND_BITS, stop_prob=stop_prob)
+    mixtures.switch_distribution_bits(HAND_BITS, stop_prob=stop_prob)
   with pytest.raises(ValueError, match="stop_prob"):
-    switch.switch_prior_logprob(((1, 0),), 2, 2, stop_prob=stop_prob)
+    mixtures.switch_prior_logprob(((1, 0),), 2, 2, stop_prob=stop_prob)
 
 
 def test_other_bad_inputs_raise():
   with pytest.raises(ValueError, match="weights"):
-    switch.bayes_mixture_bits(HAND_BITS, weights=[0.5, 0.6])
+    mixtures.bayes_mixture_bits(HAND_BITS, weights=[0.5, 0.6])
   with pytest.raises(ValueError, match="weights"):
-    switch.fixed_share_bits(HAND_BITS, 0.1, weights=[1.0])
+    mixtures.fixed_share_bits(HAND_BITS, 0.1, weights=[1.0])
   with pytest.raises(ValueError, match="alphas"):
-    switch.fixed_share_grid_bits(HAND_BITS, [])
+    mixtures.fixed_share_grid_bits(HAND_BITS, [])
   with pytest.raises(ValueError, match="empty"):
-    switch.self_switch_strategies([])
+    mixtures.self_switch_strategies([])
   for seq in (((2, 0),), ((1, 0), (1, 1)), ((1, 0), (3, 1)), ((1, 2),), ()):
     with pytest.raises(ValueError):
-      switch.switch_prior_logprob(seq, 2, 2)
+      mixtures.switch_prior_logprob(seq, 2, 2)
 
 
 @pytest.mark.parametrize("stop_prob", [0.5, 0.1, 1.0])
@@ -350,13 +350,13 @@ def test_switch_cumulative_is_the_code_of_each_prefix(stop_prob):
   bits = rng.exponential(2.0, size=(3, 70))
   weights = rng.dirichlet(np.ones(3))
   for w in (None, weights):
-    running = switch.switch_distribution_cumulative_bits(bits, stop_prob, w)
+    running = mixtures.switch_distribution_cumulative_bits(bits, stop_prob, w)
     assert running.shape == (70,)
-    expected = [switch.switch_distribution_bits(bits[:, :t], stop_prob, w)
+    expected = [mixtures.switch_distribution_bits(bits[:, :t], stop_prob, w)
                 for t in range(1, 71)]
     np.testing.assert_allclose(running, expected, rtol=0, atol=1e-9)
     assert running[-1] == pytest.approx(
-        switch.switch_distribution_bits(bits, stop_prob, w), abs=1e-9)
+        mixtures.switch_distribution_bits(bits, stop_prob, w), abs=1e-9)
     assert np.all(np.diff(running) >= 0)
 
 
@@ -364,10 +364,10 @@ def test_switch_cumulative_by_hand():
   # HAND_BITS: sample 1 is coded by the uniform mixture, 1/2 (1/2 + 1/4) =
   # 3/8 -> 3 - log2 3 bits; both samples cost 9 - log2 51 (see above).
   np.testing.assert_allclose(
-      switch.switch_distribution_cumulative_bits(HAND_BITS),
+      mixtures.switch_distribution_cumulative_bits(HAND_BITS),
       [3 - LOG2_3, 9 - math.log2(51)], rtol=0, atol=1e-12)
   with pytest.raises(ValueError, match="finite"):
-    switch.switch_distribution_cumulative_bits(np.array([[1.0, np.nan]]))
+    mixtures.switch_distribution_cumulative_bits(np.array([[1.0, np.nan]]))
 
 
 @pytest.mark.parametrize("num_strategies, n", [(1, 5), (3, 70), (4, 130)])
@@ -376,13 +376,13 @@ def test_cumulative_codes_are_the_codes_of_every_prefix(num_strategies, n):
   the renormalisation every 32 samples)."""
   bits = np.random.default_rng(n).exponential(1.5, (num_strategies, n))
   alphas = (1e-3, 0.05, 0.4)
-  fixed = switch.fixed_share_grid_cumulative_bits(bits, alphas)
-  bayes = switch.bayes_mixture_cumulative_bits(bits)
+  fixed = mixtures.fixed_share_grid_cumulative_bits(bits, alphas)
+  bayes = mixtures.bayes_mixture_cumulative_bits(bits)
   for t in sorted({1, 2, min(32, n), min(33, n), n}):
     assert fixed[t - 1] == pytest.approx(
-        switch.fixed_share_grid_bits(bits[:, :t], alphas), rel=1e-12)
+        mixtures.fixed_share_grid_bits(bits[:, :t], alphas), rel=1e-12)
     assert bayes[t - 1] == pytest.approx(
-        switch.bayes_mixture_bits(bits[:, :t]), rel=1e-12)
+        mixtures.bayes_mixture_bits(bits[:, :t]), rel=1e-12)
   assert np.all(np.diff(fixed) >= -1e-9) and np.all(np.diff(bayes) >= -1e-9)
 
 
@@ -391,13 +391,13 @@ def test_mixture_of_codes_by_hand_and_within_log2_k():
   # 2**-2 then 2**-3 (code 1): the 1/2 mixture gives the prefixes
   # (2**-1 + 2**-2) / 2 = 3/8 and (2**-4 + 2**-5) / 2 = 3/64.
   cumulative = np.array([[1.0, 4.0], [2.0, 5.0]])
-  np.testing.assert_allclose(switch.mixture_cumulative_bits(cumulative),
+  np.testing.assert_allclose(mixtures.mixture_cumulative_bits(cumulative),
                              [-math.log2(3 / 8), -math.log2(3 / 64)])
-  weighted = switch.mixture_cumulative_bits(cumulative, [0.75, 0.25])
+  weighted = mixtures.mixture_cumulative_bits(cumulative, [0.75, 0.25])
   assert weighted[-1] == pytest.approx(-math.log2(0.75 / 16 + 0.25 / 32))
   many = np.cumsum(np.random.default_rng(1).exponential(1.0, (5, 40)), axis=1)
-  mixed = switch.mixture_cumulative_bits(many)
+  mixed = mixtures.mixture_cumulative_bits(many)
   assert np.all(mixed >= many.min(axis=0) - 1e-12)
   assert np.all(mixed <= many.min(axis=0) + math.log2(5) + 1e-12)
   with pytest.raises(ValueError, match="cumulative_bits must be finite"):
-    switch.mixture_cumulative_bits([[1.0, np.inf]])
+    mixtures.mixture_cumulative_bits([[1.0, np.inf]])

@@ -1,0 +1,111 @@
+"""The report's input: every ``results.json`` below a folder, read and checked.
+
+:func:`load_runs` refuses, in one line naming the file, one this tfmdl cannot
+read (not JSON, another format version, a missing field, an unknown code), so
+that the report fails before it writes anything. The tables and the figures
+take its :class:`Run` objects.
+"""
+
+import dataclasses
+import json
+import os
+import urllib.parse
+
+from absl import logging
+
+from tfmdl import results
+
+RESULTS = "results.json"
+REQUIRED_FIELDS = (
+    "format_version", "code", "dataset", "model", "random_labels", "n",
+    "num_classes", "codelength_bits", "uniform_bits", "compression_ratio",
+    "test_accuracy", "wall_s")
+TUNE_PREFIX = "tune/"
+CODES = ("prequential", "variational", "twopart_float32",
+         "twopart_compressed", "twopart_subspace", "switch", "self_switch",
+         TUNE_PREFIX + "prequential", TUNE_PREFIX + "variational")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One results.json: ``file`` (its path), ``name`` (relative to the results
+  folder, for people) and ``record`` (its content)."""
+  file: str
+  name: str
+  record: dict
+
+  @property
+  def code(self) -> str:
+    return self.record["code"]
+
+  @property
+  def random_labels(self) -> bool:
+    return bool(self.record["random_labels"])
+
+  def link(self, out: str) -> str:
+    """A Markdown link to the file, relative to the folder ``out``."""
+    target = os.path.relpath(self.file, out).replace(os.sep, "/")
+    folder = os.path.dirname(self.name) or self.name
+    return f"[{folder}]({urllib.parse.quote(target)})"
+
+
+def read_record(path: str) -> dict:
+  """A results.json that this tfmdl can read.
+
+  Raises:
+    ValueError: (one line, naming ``path``) not a JSON object, another (or
+      no) ``format_version``, a missing field or an unknown code.
+  """
+  try:
+    record = results.read_json(path)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is not JSON: {e}") from e
+  if not isinstance(record, dict):
+    raise ValueError(f"{path} is not a results.json (a JSON "
+                     f"{type(record).__name__}, not an object)")
+  expected = results.FORMAT_VERSION
+  if "format_version" not in record:
+    raise ValueError(f"{path} has no format_version; this tfmdl reads "
+                     f"results format version {expected} only")
+  if record["format_version"] != expected:
+    raise ValueError(
+        f"{path} has results format version "
+        f"{record['format_version']!r}; this tfmdl reads version {expected} "
+        "only (rerun the experiment, or use the tfmdl that wrote it)")
+  missing = [f for f in REQUIRED_FIELDS if f not in record]
+  if missing:
+    raise ValueError(f"{path} lacks the field(s) {', '.join(missing)}")
+  if record["code"] not in CODES:
+    raise ValueError(f"{path} holds the unknown code {record['code']!r}; "
+                     f"known: {', '.join(CODES)}")
+  return record
+
+
+def load_runs(root: str) -> list:
+  """Every results.json below ``root``, in folder order, checked.
+
+  A search's results.json (code ``tune/...``) stands for its trials: the
+  folders below it are not read.
+
+  Raises:
+    ValueError: ``root`` is not a folder or holds no results.json, or a file
+      is refused by :func:`read_record`.
+  """
+  if not os.path.isdir(root):
+    raise ValueError(f"--results={root} is not a folder")
+  runs = []
+  for folder, subfolders, files in os.walk(root):
+    subfolders.sort()
+    if RESULTS not in files:
+      continue
+    path = os.path.join(folder, RESULTS)
+    run = Run(path, os.path.relpath(path, root), read_record(path))
+    runs.append(run)
+    if run.code.startswith(TUNE_PREFIX):
+      logging.info("%s: a search; its trials are not reported on their own",
+                   run.name)
+      subfolders.clear()
+  if not runs:
+    raise ValueError(f"no {RESULTS} under {root}")
+  return runs
+
