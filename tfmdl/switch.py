@@ -46,6 +46,7 @@ import numpy as np
 
 from tfmdl import results
 from tfmdl.codes import mixtures
+from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.codes.uniform import uniform_bits
 
 UNIFORM = "uniform"
@@ -238,7 +239,7 @@ class MethodResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class SwitchResult:
+class SwitchResult(ComparedToUniform):
   """Codelengths of switching between M strategies over n labels.
 
   Attributes:
@@ -269,14 +270,6 @@ class SwitchResult:
   @property
   def codelength_bits(self) -> float:
     return self.methods["mixture"].bits
-
-  @property
-  def uniform_bits(self) -> float:
-    return uniform_bits(self.n, self.num_classes)
-
-  @property
-  def compression_ratio(self) -> float:
-    return self.codelength_bits / self.uniform_bits
 
   @property
   def strategy_totals(self) -> dict:
