@@ -20,6 +20,14 @@ def replay_seed(seed: int) -> int:
       1, np.uint32)[0] >> 1)
 
 
+def uniform_indices(seed, t, count, batch_size: int, end) -> tf.Tensor:
+  """Shape (count, batch_size) int64 indices drawn uniformly from
+  ``[0, end)`` by a stateless generator seeded with ``(seed, t)``."""
+  return tf.random.stateless_uniform(
+      tf.stack([tf.cast(count, tf.int32), batch_size]),
+      seed=tf.stack([seed, t]), minval=0, maxval=end, dtype=tf.int64)
+
+
 class UniformReplay:
   """``count`` minibatches of ``batch_size`` indices drawn uniformly, with
   replacement, from the samples sent so far, by a stateless generator seeded
@@ -32,9 +40,7 @@ class UniformReplay:
 
   def indices(self, t, end) -> tf.Tensor:
     """Shape (count, batch_size) int64 indices in ``[0, end)``."""
-    return tf.random.stateless_uniform(
-        [self.count, self._batch_size], seed=tf.stack([self._seed, t]),
-        minval=0, maxval=end, dtype=tf.int64)
+    return uniform_indices(self._seed, t, self.count, self._batch_size, end)
 
 
 class ReplayStreams:
