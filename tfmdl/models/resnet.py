@@ -20,6 +20,7 @@ Each block is a nested functional ``tf_keras.Model``, so that
 
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models.layers import LayerFactory
+from tfmdl.models.mlp import dense_head
 
 NORMALIZATIONS = ("none", "batch")
 
@@ -70,8 +71,13 @@ def residual_block(factory: LayerFactory, input_shape, filters: int,
 
 def resnet(factory: LayerFactory, input_shape, num_classes: int, *,
            width: int = 16, blocks_per_stage: int = 1,
-           normalization: str = "none") -> list:
-  """Stem, three residual stages (``width`` x 1, 2, 4), pooling, logits."""
+           normalization: str = "none", head_sizes: tuple = ()) -> list:
+  """Stem, three residual stages (``width`` x 1, 2, 4), then logits.
+
+  With ``head_sizes`` empty the last feature map is averaged (global
+  average pooling); otherwise it is flattened into dense ReLU layers of
+  those sizes, which learn faster from few samples.
+  """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f"unknown normalization {normalization!r}; known: "
                      f"{', '.join(NORMALIZATIONS)}")
@@ -89,6 +95,9 @@ def resnet(factory: LayerFactory, input_shape, num_classes: int, *,
                                    normalization,
                                    name=f"block{stage + 1}_{block + 1}"))
       shape = (-(-shape[0] // stride), -(-shape[1] // stride), filters)
-  return layers + _norm_relu(factory, normalization) + [
-      tf_keras.layers.GlobalAveragePooling2D(),
-      factory.dense(num_classes)]
+  layers += _norm_relu(factory, normalization)
+  if not head_sizes:
+    return layers + [tf_keras.layers.GlobalAveragePooling2D(),
+                     factory.dense(num_classes)]
+  return layers + [tf_keras.layers.Flatten()] + dense_head(
+      factory, head_sizes, num_classes)
