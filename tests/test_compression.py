@@ -13,6 +13,7 @@ import pytest
 from tfmdl import compression
 from tfmdl import prequential
 from tfmdl.experiments import common
+from tfmdl.experiments import compress
 from tfmdl.experiments.prequential import prequential_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,9 +40,9 @@ def run(tmp_path_factory):
   folder = tmp_path_factory.mktemp("compression")
   config = _config()
   path = str(folder / "labels.tfmdl")
-  result = compression.compress(config, path)
+  result = compress.compress(config, path)
   out = str(folder / "labels.npy")
-  decoded = compression.decompress(path, out)
+  decoded = compress.decompress(path, out)
   return config, result, decoded, path, out
 
 
@@ -113,7 +114,7 @@ def test_corrupted_payload_is_refused_and_nothing_written(run, tmp_path):
   bad.write_bytes(bytes(blob))
   out = tmp_path / "out.npy"
   with pytest.raises(ValueError, match="corrupt"):
-    compression.decompress(str(bad), str(out))
+    compress.decompress(str(bad), str(out))
   assert not out.exists()
 
 
@@ -130,7 +131,7 @@ def test_truncated_file_is_refused(run, tmp_path, keep, message):
   bad.write_bytes(blob[:keep])
   out = tmp_path / "out.npy"
   with pytest.raises(ValueError, match=message):
-    compression.decompress(str(bad), str(out))
+    compress.decompress(str(bad), str(out))
   assert not out.exists()
 
 
@@ -151,7 +152,7 @@ def test_other_inputs_are_refused(run, tmp_path):
   _rewrite(path, bad, lambda h: h["config"].update(data_seed=1))
   out = tmp_path / "out.npy"
   with pytest.raises(ValueError, match="inputs differ"):
-    compression.decompress(bad, str(out))
+    compress.decompress(bad, str(out))
   assert not out.exists()
 
 
@@ -162,9 +163,9 @@ def test_another_environment_is_refused_unless_forced(run, tmp_path):
            lambda h: h["environment"].update(tensorflow="0.0.0"))
   out = tmp_path / "out.npy"
   with pytest.raises(ValueError, match="tensorflow: file '0.0.0'"):
-    compression.decompress(bad, str(out))
+    compress.decompress(bad, str(out))
   assert not out.exists()
-  forced = compression.decompress(bad, str(out), force=True)
+  forced = compress.decompress(bad, str(out), force=True)
   assert len(forced.environment_diffs) == 1
   np.testing.assert_array_equal(np.load(out),
                                 common.load_dataset(config).y_train)
@@ -179,7 +180,7 @@ def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
   _rewrite(path, bad, lambda h: h["config"]["train"].update(learning_rate=0.1))
   out = tmp_path / "out.npy"
   with pytest.raises(ValueError, match="checksum mismatch"):
-    compression.decompress(bad, str(out))
+    compress.decompress(bad, str(out))
   assert not out.exists()
 
 
@@ -193,7 +194,7 @@ def test_compress_refuses_what_bob_cannot_replay(tmp_path, field, value,
   config[field] = value
   path = tmp_path / "x.tfmdl"
   with pytest.raises(ValueError, match=message):
-    compression.compress(config, str(path))
+    compress.compress(config, str(path))
   assert not path.exists()
 
 

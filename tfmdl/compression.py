@@ -1,39 +1,43 @@
 """Real lossless compression of a data set's labels with the prequential code.
 
 The prequential codelength (``tfmdl.prequential``) counts bits that a range
-coder would write; this module writes them. Alice (:func:`compress`) replays
-the prequential training block by block: the first block is coded with the
-(quantised) uniform distribution, every next block with the probabilities of a
-model trained on the prefix only. Bob (:func:`decompress`) holds the inputs
-and the file; he decodes a block, trains the next block's model on the labels
-decoded so far -- the same training, from the same seeds -- and goes on.
+coder would write; this module writes them. Alice (:func:`encode_labels`)
+replays the prequential training block by block: the first block is coded with
+the (quantised) uniform distribution, every next block with the probabilities
+of a model trained on the prefix only. Bob (:func:`decode_labels`) holds the
+inputs and the payload; he decodes a block, trains the next block's model on
+the labels decoded so far -- the same training, from the same seeds -- and
+goes on. ``bin/compress`` and ``bin/decompress`` run both from a config and
+write and read the file (docs/compression.md).
 
 File layout (all integers little-endian)::
 
     b"TFMDLLBL"                 magic, 8 bytes
     uint32 format version       FORMAT_VERSION
     uint32 header length        h
-    h bytes of UTF-8 JSON       the header (see :func:`compress`)
+    h bytes of UTF-8 JSON       the header
     payload                     the range coder's 32-bit words
 
-The header holds what Alice and Bob agree on in advance (the full config, the
-seeds, n, K, the schedule) plus integrity data (fingerprints, sha256 of the
-labels and of the payload, library versions and devices). The payload alone
-is the code: its size is compared with the prequential codelength; the header
-is a fixed, data-independent cost of a few kilobytes.
+The header (its fields: docs/compression.md) holds what Alice and Bob agree
+on in advance (the full config, the seeds, n, K, the schedule) plus integrity
+data (fingerprints, sha256 of the labels and of the payload, library versions
+and devices). The payload alone is the code: its size is compared with the
+prequential codelength; the header is a fixed, data-independent cost of a few
+kilobytes.
 
 Limits -- decoding needs bit-identical floats:
 
 * Bob must replay Alice's training bit for bit: the same TensorFlow, Keras,
   NumPy and tfmdl versions, the same device kind, op determinism on
-  (``config.deterministic``; :func:`compress` refuses without it). The header
-  records versions and devices; :func:`decompress` refuses when they differ
-  unless ``force=True``. GPU kernels without a deterministic implementation,
-  XLA, or a different CPU instruction set can change the last bit of a weight
-  and with it every later label.
-* Any such difference, and any corruption, shows up as a checksum mismatch:
-  :func:`decompress` raises a ``ValueError`` and writes nothing. Wrong labels
-  are never written.
+  (``config.deterministic``; ``bin/compress`` refuses without it). The header
+  records versions and devices (:func:`environment`);
+  :func:`check_environment` refuses when they differ unless ``force=True``.
+  GPU kernels without a deterministic implementation, XLA, or a different
+  CPU instruction set can change the last bit of a weight and with it every
+  later label.
+* Any such difference, and any corruption, shows up as a checksum mismatch
+  (:func:`labels_checksum` against the header's): ``bin/decompress`` refuses
+  and writes nothing. Wrong labels are never written.
 * The inputs must be available locally and identical (checked by their
   sha256 before any training).
 * Probability quantisation (``tfmdl.codes.label_coding``) costs bits; the
@@ -43,9 +47,7 @@ Limits -- decoding needs bit-identical floats:
 import dataclasses
 import hashlib
 import importlib.metadata
-import io
 import json
-import math
 import os
 import platform
 import struct
@@ -53,7 +55,6 @@ import time
 from typing import Optional
 
 from absl import logging
-import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -64,8 +65,6 @@ from tfmdl.codes import label_coding
 from tfmdl.codes import units
 from tfmdl.codes.uniform import uniform_bits
 from tfmdl.data import validate_labelled_arrays
-from tfmdl.experiments import common
-from tfmdl.experiments.prequential import prequential_config
 
 MAGIC = b"TFMDLLBL"
 FORMAT_VERSION = 1
@@ -261,97 +260,6 @@ def read_file(path: str):
   return header, payload
 
 
-@dataclasses.dataclass(frozen=True)
-class CompressResult:
-  """What :func:`compress` wrote and how it compares with the codelength.
-
-  ``overhead_bits = payload_bits - codelength_bits`` splits into the cost of
-  quantising probabilities (``quantization_bits``) and the range coder's
-  termination and word rounding (``coder_bits``).
-  """
-  path: str
-  n: int
-  num_classes: int
-  file_bits: int
-  header_bits: int
-  payload_bits: int
-  codelength_bits: float
-  quantized_bits: float
-  wall_s: float
-
-  @property
-  def overhead_bits(self) -> float:
-    return self.payload_bits - self.codelength_bits
-
-  @property
-  def quantization_bits(self) -> float:
-    return self.quantized_bits - self.codelength_bits
-
-  @property
-  def coder_bits(self) -> float:
-    return self.payload_bits - self.quantized_bits
-
-
-def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
-  """Encode the training labels of ``config``'s data set into ``path``.
-
-  The header holds: ``format_version``, ``code``, the full ``config``,
-  ``seed``, ``data_seed``, ``block_seeds``, ``n``, ``num_classes``,
-  ``timesteps``, ``precision_bits``, ``data_fingerprint`` (inputs and labels,
-  :meth:`tfmdl.data.Dataset.fingerprint`), ``inputs_fingerprint``,
-  ``labels_dtype``, ``labels_sha256``, ``payload_bytes``, ``payload_sha256``,
-  ``codelength_bits`` (float prequential codelength), ``quantized_bits`` and
-  ``environment`` (:func:`environment`).
-
-  Raises:
-    ValueError: on a bad config, ``config.deterministic`` off, or a learner
-      other than ``"block"``.
-  """
-  began = time.perf_counter()
-  if not config.deterministic:
-    raise ValueError("compression needs config.deterministic=True: the "
-                     "decoder must replay the training bit for bit")
-  if config.get("learner", "block") != "block":
-    raise ValueError(f"compression supports the block learner only, not "
-                     f"config.learner={config.learner!r}")
-  training.make_deterministic(config.seed, config.deterministic)
-  dataset = common.load_dataset(config)
-  pconfig = prequential_config(config)
-  encoded = encode_labels(
-      common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, pconfig, training.get_strategy(config.strategy))
-  header = {
-      "format_version": FORMAT_VERSION,
-      "code": "prequential",
-      "config": config.to_dict(),
-      "seed": config.seed,
-      "data_seed": config.data_seed,
-      "block_seeds": [prequential.block_seed(pconfig.seed, i)
-                      for i in range(1, len(encoded.timesteps))],
-      "n": len(dataset.y_train),
-      "num_classes": dataset.num_classes,
-      "timesteps": encoded.timesteps,
-      "precision_bits": label_coding.PRECISION,
-      "data_fingerprint": dataset.fingerprint(),
-      "inputs_fingerprint": inputs_fingerprint(dataset.x_train),
-      "labels_dtype": dataset.y_train.dtype.str,
-      "labels_sha256": labels_checksum(dataset.y_train),
-      "payload_bytes": len(encoded.payload),
-      "payload_sha256": hashlib.sha256(encoded.payload).hexdigest(),
-      "codelength_bits": encoded.float_bits,
-      "quantized_bits": encoded.quantized_bits,
-      "environment": environment(),
-  }
-  write_file(path, header, encoded.payload)
-  file_bits = 8 * os.path.getsize(path)
-  return CompressResult(
-      path=path, n=header["n"], num_classes=dataset.num_classes,
-      file_bits=file_bits, header_bits=file_bits - encoded.payload_bits,
-      payload_bits=encoded.payload_bits, codelength_bits=encoded.float_bits,
-      quantized_bits=encoded.quantized_bits,
-      wall_s=time.perf_counter() - began)
-
-
 def check_environment(saved: dict, force: bool = False) -> list:
   """Differences between ``saved`` and :func:`environment`, as strings.
 
@@ -370,78 +278,3 @@ def check_environment(saved: dict, force: bool = False) -> list:
   for diff in diffs:
     logging.warning("environment differs, decoding anyway: %s", diff)
   return diffs
-
-
-@dataclasses.dataclass(frozen=True)
-class DecompressResult:
-  """What :func:`decompress` decoded and wrote."""
-  path: str
-  n: int
-  num_classes: int
-  environment_diffs: tuple
-  wall_s: float
-
-
-def decompress(path: str, out: str, *, force: bool = False,
-               data_dir: Optional[str] = None) -> DecompressResult:
-  """Decode the labels in ``path`` and write them to ``out`` (``.npy``).
-
-  Loads the inputs named by the header's config (``data_dir`` overrides
-  where to find them), checks them and the environment, replays the
-  training and checks the decoded labels' sha256 before writing anything.
-
-  Raises:
-    ValueError: bad or damaged file, other inputs, another environment
-      (unless ``force``), or decoded labels that fail the checksum.
-  """
-  began = time.perf_counter()
-  header, payload = read_file(path)
-  diffs = check_environment(header["environment"], force)
-  config = ml_collections.ConfigDict(header["config"])
-  if data_dir is not None:
-    config.data_dir = data_dir
-  training.make_deterministic(config.seed, config.deterministic)
-  dataset = common.load_dataset(config)
-  x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
-  if inputs_fingerprint(x) != header["inputs_fingerprint"]:
-    raise ValueError(f"the inputs differ from those {path} was encoded with "
-                     "(inputs fingerprint mismatch: other data, order or "
-                     "preprocessing)")
-  if dataset.num_classes != header["num_classes"]:
-    raise ValueError(f"the data set has {dataset.num_classes} classes, the "
-                     f"file {header['num_classes']}")
-  y = decode_labels(common.model_fn(config, dataset), x,
-                    header["num_classes"], payload, header["timesteps"],
-                    prequential_config(config),
-                    training.get_strategy(config.strategy))
-  y = y.astype(np.dtype(header["labels_dtype"]))
-  decoded = dataclasses.replace(dataset, y_train=y)
-  if (labels_checksum(y) != header["labels_sha256"] or
-      decoded.fingerprint() != header["data_fingerprint"]):
-    raise ValueError(
-        "checksum mismatch: the decoded labels differ from the encoded ones "
-        "(the replayed training gave other floats" +
-        (", as the environment differs" if diffs else "") +
-        "); nothing written")
-  buffer = io.BytesIO()
-  np.save(buffer, y, allow_pickle=False)
-  results.write_bytes(out, buffer.getvalue())
-  return DecompressResult(path=out, n=len(y), num_classes=header["num_classes"],
-                          environment_diffs=tuple(diffs),
-                          wall_s=time.perf_counter() - began)
-
-
-def bits_summary(result: CompressResult) -> str:
-  """Sizes and overhead of a :class:`CompressResult`, for ``bin/compress``."""
-  uniform = uniform_bits(result.n, result.num_classes)
-  return (
-      f"wrote {result.path}: {result.file_bits} bits in all "
-      f"(header {result.header_bits}, payload {result.payload_bits})\n"
-      f"prequential codelength {result.codelength_bits:.1f} bits "
-      f"(uniform {uniform:.1f}, ratio {result.codelength_bits / uniform:.4f})\n"
-      f"payload overhead {result.overhead_bits:+.1f} bits "
-      f"({100 * result.overhead_bits / max(result.codelength_bits, 1):+.3f}%): "
-      f"quantisation {result.quantization_bits:+.1f}, range coder "
-      f"{result.coder_bits:+.1f}\n"
-      f"{result.n} labels, {result.payload_bits / result.n:.4f} bits/label "
-      f"(log2 K = {math.log2(result.num_classes):.4f}); {result.wall_s:.1f}s")

@@ -5,7 +5,7 @@ from a finite search space fixed in advance; each trial runs a full code
 (prequential or variational) and its objective is the codelength in bits.
 Reporting the best of T trials after seeing their codelengths is a choice made
 with the data, so the choice is paid for. This module states the price and
-computes it; :mod:`tfmdl.experiments.tune` runs the trials.
+computes it; ``bin/tune`` runs the trials.
 
 What Alice and Bob agree on before the data: the search space (a tuple of
 choices per hyperparameter), the oracle and its seed, ``T = max_trials``, the
