@@ -7,6 +7,7 @@ first label), sums them into the blocks of the usual prequential timesteps,
 and measures the final encoding model's test accuracy.
 """
 
+import dataclasses
 import math
 import time
 from typing import Callable, Optional
@@ -21,6 +22,20 @@ from tfmdl.codes import units
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.online.config import OnlineConfig
 from tfmdl.online.learner import OnlineLearner
+
+
+def member_seeds(config: OnlineConfig) -> tuple:
+  """The seeds of the ensemble's learners: ``seed, seed + 1, ...``."""
+  return tuple(config.seed + e for e in range(config.ensemble))
+
+
+def _average(log_probs: list) -> np.ndarray:
+  """Log of the equal-weight average of the members' predictive
+  distributions, row by row (nats)."""
+  if len(log_probs) == 1:
+    return log_probs[0]
+  return (np.logaddexp.reduce(np.stack(log_probs).astype(np.float64), axis=0)
+          - math.log(len(log_probs)))
 
 
 def _block(index: int, start: int, end: int, bits: np.ndarray,
@@ -49,7 +64,8 @@ def online_code(
 
   Args:
     model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model
-      that outputs logits; called once, twice with an EMA.
+      that outputs logits; called once per ensemble member, twice with an
+      EMA.
     x, y: inputs and integer labels, in the agreed transmission order.
     num_classes: K.
     config: the protocol's hyperparameters (module docstring).
@@ -71,7 +87,10 @@ def online_code(
   timesteps = (prequential.default_timesteps(n, config.first_block)
                if config.timesteps is None
                else prequential.check_timesteps(config.timesteps, n))
-  learner = OnlineLearner(model_fn, x, num_classes, config, strategy)
+  learners = [OnlineLearner(model_fn, x, num_classes,
+                            dataclasses.replace(config, seed=seed), strategy)
+              for seed in member_seeds(config)]
+  learner = learners[0]
   labels = np.asarray(y, np.int64)
   y_tensor = tf.convert_to_tensor(labels.astype(np.int32))
   bits = np.empty(n)
@@ -85,7 +104,8 @@ def online_code(
   while learner.position <= learner.num_minibatches:
     count = min(config.steps_per_call,
                 learner.num_minibatches + 1 - learner.position)
-    log_probs = learner.advance(y_tensor, count)
+    log_probs = _average(
+        [member.advance(y_tensor, count) for member in learners])
     start, encoded = encoded, encoded + len(log_probs)
     # Minibatch 0's predictions are not used: it is sent uniformly.
     keep = max(start, first)
@@ -110,9 +130,10 @@ def online_code(
   test_accuracy, test_wall_s = None, 0.0
   if x_test is not None and y_test is not None:
     test_began = time.perf_counter()
-    test_log_probs = training.predict_log_probs(
+    test_log_probs = _average([training.predict_log_probs(
         None, x_test, config.eval_batch_size,
-        forward=training.make_forward(learner.encoding_model))
+        forward=training.make_forward(member.encoding_model))
+                               for member in learners])
     test_accuracy = float(np.mean(test_log_probs.argmax(1) ==
                                   np.asarray(y_test)))
     test_wall_s = time.perf_counter() - test_began

@@ -47,6 +47,9 @@ class OnlineConfig:
       :func:`tfmdl.prequential.default_timesteps` with ``first_block``.
     first_block: first timestep of the default schedule.
     seed: seeds the model's initialisation, dropout and the replay draws.
+    ensemble: E, learners run side by side from seeds ``seed .. seed + E -
+      1``; each minibatch is encoded with the equal-weight average of their
+      predictive distributions (E times the compute).
     steps_per_call: minibatches per ``tf.function`` call (speed only: the
       bits do not depend on it).
     jit_compile: XLA-compile each training step (faster; the floats differ
@@ -75,13 +78,15 @@ class OnlineConfig:
   timesteps: Optional[tuple] = None
   first_block: int = 10
   seed: int = 0
+  ensemble: int = 1
   steps_per_call: int = 64
   jit_compile: bool = False
   eval_batch_size: int = 1024
   setting_bits: float = 4.0
 
   def __post_init__(self):
-    for field in ("batch_size", "steps_per_call", "eval_batch_size"):
+    for field in ("batch_size", "ensemble", "steps_per_call",
+                  "eval_batch_size"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
     for field in ("replay", "early_replay", "warmup", "shift_pixels"):
