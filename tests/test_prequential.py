@@ -15,6 +15,7 @@ from tfmdl import data
 from tfmdl import models
 from tfmdl import prequential
 from tfmdl import training
+from tfmdl.codes import mixtures
 from tfmdl.keras_compat import keras3
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,9 +93,12 @@ def test_blocks_record_epoch_bits_and_validation_from_prefix(digits_run):
     assert block.train_size + block.val_size == block.start
     assert block.val_size >= 1
     assert block.epoch_bits.shape == (block.epochs_trained + 1, block.size)
-    # The encoding model is the best epoch's: its row equals the code.
-    np.testing.assert_allclose(block.epoch_bits[block.best_epoch],
-                               block.per_sample_bits, rtol=1e-5, atol=1e-5)
+    # The encoding model is the best epoch's: its row, mixed with the
+    # uniform code as every block is (uniform_fallback), equals the code.
+    np.testing.assert_allclose(
+        mixtures.block_uniform_fallback_bits(
+            block.epoch_bits[block.best_epoch], block.index, 10),
+        block.per_sample_bits, rtol=1e-5, atol=1e-5)
 
 
 def test_the_encoded_block_never_influences_its_model(digits_run):

@@ -48,6 +48,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import struct
@@ -62,6 +63,7 @@ from tfmdl import prequential
 from tfmdl import results
 from tfmdl import training
 from tfmdl.codes import label_coding
+from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.codes.uniform import uniform_bits
 from tfmdl.data import validate_labelled_arrays
@@ -137,22 +139,98 @@ class EncodedLabels:
     return 8 * len(self.payload)
 
 
-def _block_masses(model_fn, x, y_prefix, index: int, start: int, end: int,
-                  num_classes: int, config: prequential.PrequentialConfig,
-                  strategy):
-  """Quantised masses of block ``[start, end)`` and its float log-probs.
+def _block_log_probs(model_fn, x, y_prefix, index: int, start: int,
+                     end: int, config: prequential.PrequentialConfig,
+                     strategy) -> Optional[np.ndarray]:
+  """Log-probabilities (nats) of block ``[start, end)``'s model, or None for
+  block 0 (uniform).
 
-  Both sides call this with the same prefix: block 0 is uniform (log-probs
-  None), block k uses the model trained on ``y_prefix = y[:start]``.
+  Both sides call this with the same prefix: block k uses the model trained
+  on ``y_prefix = y[:start]``.
   """
   if index == 0:
-    return label_coding.uniform_masses(end - start, num_classes), None
+    return None
   model = prequential.train_on_prefix(model_fn, x[:start], y_prefix, index,
                                       config, strategy)
-  log_probs = training.predict_log_probs(
+  return training.predict_log_probs(
       model.model, x[start:end], config.train.eval_batch_size,
       forward=model.forward)
-  return label_coding.quantize_log_probs(log_probs), log_probs
+
+
+class _UniformFallback:
+  """The running weights of block k's mixture of model and uniform code.
+
+  Sequential, as Bob decodes: the masses of a label depend on the labels
+  before it in the block (:func:`tfmdl.codes.mixtures.
+  block_uniform_fallback_bits` computes the same code's bits). Alice and Bob
+  call the same scalar operations in the same order, so their floats agree.
+  """
+
+  def __init__(self, index: int, num_classes: int):
+    self._log2_model = math.log2(1.0 - 2.0**-index)
+    self._log2_uniform = -float(index)
+    self._log2_k = math.log2(num_classes)
+
+  def masses(self, row: np.ndarray) -> np.ndarray:
+    """Quantised masses (1, K) of the mixture for one model row (nats)."""
+    mixed = np.logaddexp(self._log2_model * units.LN2 + row.astype(np.float64),
+                         (self._log2_uniform - self._log2_k) * units.LN2)
+    return label_coding.quantize_log_probs(mixed[None, :])
+
+  def update(self, label_log_prob: float) -> None:
+    """Bayes' rule after a label whose model log-probability (nats) is
+    ``label_log_prob``."""
+    model = self._log2_model + float(label_log_prob) / units.LN2
+    uniform = self._log2_uniform - self._log2_k
+    top = max(model, uniform)
+    total = top + math.log2(1.0 + 2.0**(min(model, uniform) - top))
+    self._log2_model, self._log2_uniform = model - total, uniform - total
+
+
+def _encode_block(encoder, block_y, log_probs, index: int, num_classes: int,
+                  fallback: bool) -> float:
+  """Range-code one block; return its bits under the quantised masses."""
+  if log_probs is None:
+    masses = label_coding.uniform_masses(len(block_y), num_classes)
+  elif not fallback:
+    masses = label_coding.quantize_log_probs(log_probs)
+  else:
+    mixture = _UniformFallback(index, num_classes)
+    rows = []
+    for row, label in zip(log_probs, block_y):
+      rows.append(mixture.masses(row))
+      encoder.encode(np.asarray([label]), rows[-1])
+      mixture.update(row[label])
+    masses = np.concatenate(rows)
+    return label_coding.quantized_bits(masses, block_y)
+  encoder.encode(block_y, masses)
+  return label_coding.quantized_bits(masses, block_y)
+
+
+def _decode_block(decoder, size: int, log_probs, index: int,
+                  num_classes: int, fallback: bool) -> np.ndarray:
+  """The labels of one block, as :func:`_encode_block` coded them."""
+  if log_probs is None:
+    return decoder.decode(label_coding.uniform_masses(size, num_classes))
+  if not fallback:
+    return decoder.decode(label_coding.quantize_log_probs(log_probs))
+  mixture = _UniformFallback(index, num_classes)
+  labels = np.zeros(size, np.int64)
+  for i, row in enumerate(log_probs):
+    labels[i] = decoder.decode(mixture.masses(row))[0]
+    mixture.update(row[labels[i]])
+  return labels
+
+
+def _float_bits(log_probs, block_y, index: int, num_classes: int,
+                fallback: bool) -> float:
+  """The block's codelength from the float log-probabilities."""
+  if log_probs is None:
+    return uniform_bits(len(block_y), num_classes)
+  bits = units.nats_to_bits(training.per_sample_nll_nats(log_probs, block_y))
+  if fallback:
+    bits = mixtures.block_uniform_fallback_bits(bits, index, num_classes)
+  return float(bits.sum())
 
 
 def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
@@ -176,14 +254,13 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
   float_bits = quantized_bits = 0.0
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
-    masses, log_probs = _block_masses(model_fn, x, y[:start], index, start,
-                                      end, num_classes, config, strategy)
+    log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
+                                 config, strategy)
     block_y = y[start:end]
-    encoder.encode(block_y, masses)
-    block_float = (uniform_bits(end - start, num_classes) if log_probs is None
-                   else float(units.nats_to_bits(
-                       training.per_sample_nll_nats(log_probs, block_y)).sum()))
-    block_quantized = label_coding.quantized_bits(masses, block_y)
+    block_quantized = _encode_block(encoder, block_y, log_probs, index,
+                                    num_classes, config.uniform_fallback)
+    block_float = _float_bits(log_probs, block_y, index, num_classes,
+                              config.uniform_fallback)
     float_bits += block_float
     quantized_bits += block_quantized
     logging.info("encoded block %d/%d [%d, %d): %.1f bits (%.1f quantised), "
@@ -212,9 +289,10 @@ def decode_labels(model_fn: prequential.ModelFn, x: np.ndarray,
   y = np.zeros(len(x), np.int64)
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
-    masses, _ = _block_masses(model_fn, x, y[:start], index, start, end,
-                              num_classes, config, strategy)
-    y[start:end] = decoder.decode(masses)
+    log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
+                                 config, strategy)
+    y[start:end] = _decode_block(decoder, end - start, log_probs, index,
+                                 num_classes, config.uniform_fallback)
     logging.info("decoded block %d/%d [%d, %d), %.1fs", index + 1,
                  len(timesteps), start, end, time.perf_counter() - began)
   return y

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmdl import training
+from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
@@ -100,6 +101,10 @@ class PrequentialConfig:
     record_epoch_bits: record the block's per-sample bits after every epoch
       (needed by the self-switch code; costs one forward pass per epoch).
     final_model: also train a model on all n samples (for test accuracy).
+    uniform_fallback: code each block with the Bayes mixture of its model
+      and the uniform code, prior ``2**-k`` on uniform in block k
+      (:func:`tfmdl.codes.mixtures.block_uniform_fallback_bits`): an early
+      block never costs more than k bits above uniform.
   """
   timesteps: Optional[tuple] = None
   first_block: int = 10
@@ -108,6 +113,7 @@ class PrequentialConfig:
   train: training.TrainConfig = training.TrainConfig()
   record_epoch_bits: bool = True
   final_model: bool = True
+  uniform_fallback: bool = True
 
   def __post_init__(self):
     if not 0.0 <= self.val_fraction < 1.0:
@@ -272,6 +278,9 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
                                          forward=prefix.forward)
   per_sample = units.nats_to_bits(
       training.per_sample_nll_nats(log_probs, block_y))
+  if config.uniform_fallback:
+    per_sample = mixtures.block_uniform_fallback_bits(
+        per_sample, index, log_probs.shape[1])
   result = prefix.train_result
   return BlockResult(
       index=index, start=start, end=end, bits=float(per_sample.sum()),

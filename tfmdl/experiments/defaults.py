@@ -72,10 +72,14 @@ def base_config(dataset: str, model: str, **model_options
 
   config.prequential = ml_collections.ConfigDict(dict(
       timesteps=config_dict.placeholder(tuple), first_block=10,
-      val_fraction=0.1, record_epoch_bits=True, final_model=True))
+      val_fraction=0.1, record_epoch_bits=True, final_model=True,
+      uniform_fallback=True))
   config.learner = "block"
   config.online = ml_collections.ConfigDict(dict(
-      batch_size=128, replay=8, learning_rate=1e-3, ema_decay=0.99,
-      calibrate=True, calibration_lr=1e-2, steps_per_call=64,
-      setting_bits=4.0))
+      batch_size=128, replay=8, replay_kind="uniform", stream_restarts=True,
+      early_replay=0, learning_rate=1e-3, schedule="constant", warmup=0,
+      final_lr_fraction=0.1, augment=False, shift_pixels=2, flip=False,
+      ema_decay=0.99, calibrate=True, calibration_lr=1e-2,
+      uniform_fallback=True, ensemble=1,
+      steps_per_call=64, jit_compile=False, setting_bits=4.0))
   return config

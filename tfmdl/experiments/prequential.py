@@ -50,7 +50,7 @@ def prequential_config(config: ml_collections.ConfigDict
       timesteps=tuple(p.timesteps) if p.timesteps is not None else None,
       first_block=p.first_block, val_fraction=p.val_fraction, seed=config.seed,
       train=common.train_config(config), record_epoch_bits=p.record_epoch_bits,
-      final_model=p.final_model)
+      final_model=p.final_model, uniform_fallback=p.uniform_fallback)
 
 
 def online_config(config: ml_collections.ConfigDict) -> online.OnlineConfig:

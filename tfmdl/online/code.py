@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfmdl import prequential
 from tfmdl import training
+from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.online.config import OnlineConfig
@@ -39,13 +40,17 @@ def _average(log_probs: list) -> np.ndarray:
 
 
 def _block(index: int, start: int, end: int, bits: np.ndarray,
-           correct: np.ndarray, seed: int, wall_s: float
-           ) -> prequential.BlockResult:
+           correct: np.ndarray, config: OnlineConfig, num_classes: int,
+           wall_s: float) -> prequential.BlockResult:
+  per_sample = bits[start:end]
+  if config.uniform_fallback:
+    per_sample = mixtures.block_uniform_fallback_bits(per_sample, index,
+                                                      num_classes)
   return prequential.BlockResult(
-      index=index, start=start, end=end, bits=float(bits[start:end].sum()),
+      index=index, start=start, end=end, bits=float(per_sample.sum()),
       accuracy=float(correct[start:end].mean()), epochs_trained=0,
-      best_epoch=0, train_size=start, val_size=0, seed=seed, wall_s=wall_s,
-      per_sample_bits=bits[start:end].copy())
+      best_epoch=0, train_size=start, val_size=0, seed=config.seed,
+      wall_s=wall_s, per_sample_bits=per_sample.copy())
 
 
 def online_code(
@@ -116,7 +121,7 @@ def online_code(
     while len(blocks) < len(bounds) and bounds[len(blocks)][1] <= encoded:
       now = time.perf_counter()
       block = _block(len(blocks), *bounds[len(blocks)], bits, correct,
-                     config.seed, now - block_began)
+                     config, num_classes, now - block_began)
       block_began = now
       blocks.append(block)
       logging.info("online block %d/%d [%d, %d): %.1f bits, %.3f bits/sample,"

@@ -43,6 +43,9 @@ class OnlineConfig:
       [0, 1); 0 encodes with the raw weights.
     calibrate: learn a softmax temperature online (forward calibration).
     calibration_lr: Adam's learning rate for the log-temperature.
+    uniform_fallback: code each block of the timesteps with the Bayes
+      mixture of the learner and the uniform code, as the block code does
+      (:attr:`tfmdl.prequential.PrequentialConfig.uniform_fallback`).
     timesteps: block boundaries for the per-block breakdown; None for
       :func:`tfmdl.prequential.default_timesteps` with ``first_block``.
     first_block: first timestep of the default schedule.
@@ -75,6 +78,7 @@ class OnlineConfig:
   ema_decay: float = 0.99
   calibrate: bool = True
   calibration_lr: float = 1e-2
+  uniform_fallback: bool = True
   timesteps: Optional[tuple] = None
   first_block: int = 10
   seed: int = 0
