@@ -77,7 +77,7 @@ def base_config(dataset: str, model: str, **model_options
   config.learner = "block"
   config.online = ml_collections.ConfigDict(dict(
       batch_size=128, replay=8, replay_kind="uniform", stream_restarts=True,
-      early_replay=0, learning_rate=1e-3, schedule="constant", warmup=0,
+      learning_rate=1e-3, schedule="constant", warmup=0,
       final_lr_fraction=0.1, augment=False, shift_pixels=2, flip=False,
       ema_decay=0.99, calibrate=True, calibration_lr=1e-2,
       uniform_fallback=True, ensemble=1,

@@ -9,8 +9,9 @@ is again ``sum -log2 p(y_i | x_i)`` over the samples in transmission order,
 at a fraction of the compute of block retraining.
 
 What Alice and Bob agree on in advance: the data order, ``model_fn``, the
-:class:`OnlineConfig` (minibatch size B, replay count R, learning rates, EMA
-decay, calibration) and the seed. The n samples are cut into
+:class:`OnlineConfig` (minibatch size B, replay count and kind R, learning
+rate and schedule, augmentation, EMA decay, calibration, ensemble size) and
+the seed. The n samples are cut into
 ``T = ceil(n / B)`` minibatches of B (the last may be shorter). Then:
 
 * **Minibatch 0 is sent with the uniform code**: ``log2 K`` bits per label.
@@ -24,11 +25,23 @@ decay, calibration) and the seed. The n samples are cut into
   under the logits that encoded it; it applies from minibatch t + 1 on.
 * **Learning:** the raw weights take ``1 + R`` Adam steps (mean NLL of the
   step's minibatch, plus ``model.losses`` if the model has any): one on
-  minibatch t, then R on replay minibatches of B samples drawn uniformly, with
-  replacement, from everything transmitted so far (minibatches 0..t), by a
-  stateless generator seeded with ``(seed, t)``. ``R = 0`` is plain online
-  SGD. After each step the EMA weights are updated. Dropout is active during
-  learning, off during encoding.
+  minibatch t, then R on replay minibatches of B samples of everything
+  transmitted so far (minibatches 0..t), either drawn uniformly with
+  replacement or read by R *replay streams* that walk the sent samples in
+  order and restart at random earlier points
+  (:mod:`~tfmdl.online.replay`), all from stateless generators seeded with
+  ``(seed, t)``. ``R = 0`` is plain online SGD. The learning rate follows an
+  agreed schedule of t (constant or cosine, optional warm-up,
+  :mod:`~tfmdl.online.schedule`); images may be shifted (and flipped) at
+  random, from the same seeds. After each step the EMA weights are updated.
+  Dropout is active during learning, off during encoding.
+* **Ensembles:** with ``ensemble = E``, E such learners from seeds
+  ``seed .. seed + E - 1`` run side by side and each minibatch is encoded
+  with the equal-weight average of their predictive distributions.
+* **Uniform fallback:** summed into the blocks of the prequential timesteps,
+  each block's labels are coded with the Bayes mixture of these predictions
+  and the uniform code (prior ``2**-k`` on uniform in block k), as the block
+  code does, so the first blocks never cost much more than uniform.
 
 Bob decodes minibatch t with the same probabilities (they depend on
 minibatches < t only), then runs the same learning step on the labels he has
@@ -58,6 +71,7 @@ Example::
 Modules: :mod:`~tfmdl.online.config` (what is agreed),
 :mod:`~tfmdl.online.learner` (the state both sides evolve and its step),
 :mod:`~tfmdl.online.replay` (which sent samples are rehearsed),
+:mod:`~tfmdl.online.schedule` (the learning rate),
 :mod:`~tfmdl.online.calibration` (the temperature) and
 :mod:`~tfmdl.online.code` (Alice's side: bits and blocks).
 """

@@ -26,10 +26,6 @@ class OnlineConfig:
     stream_restarts: streams restart at a random earlier sample with
       probability 1 / (t + 2) at iteration t; without, each stream is a
       plain ordered pass.
-    early_replay: extra uniform replay steps while few samples are sent:
-      ``early_replay // (t + 1)`` at iteration t (a total of about
-      ``early_replay * ln T``), so the first labels are learned from
-      thoroughly, as a block code's early stopping would.
     learning_rate: Adam's learning rate for the model's weights.
     schedule: ``"constant"`` or ``"cosine"`` (down to ``final_lr_fraction``
       of the rate at the last minibatch), :mod:`tfmdl.online.schedule`.
@@ -67,7 +63,6 @@ class OnlineConfig:
   replay: int = 8
   replay_kind: str = "uniform"
   stream_restarts: bool = True
-  early_replay: int = 0
   learning_rate: float = 1e-3
   schedule: str = "constant"
   warmup: int = 0
@@ -93,7 +88,7 @@ class OnlineConfig:
                   "eval_batch_size"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-    for field in ("replay", "early_replay", "warmup", "shift_pixels"):
+    for field in ("replay", "warmup", "shift_pixels"):
       if getattr(self, field) < 0:
         raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
     if self.replay_kind not in REPLAY_KINDS:

@@ -18,7 +18,6 @@ from tfmdl.online.calibration import TemperatureCalibrator
 from tfmdl.online.config import OnlineConfig
 from tfmdl.online.replay import make_replay
 from tfmdl.online.replay import replay_seed
-from tfmdl.online.replay import uniform_indices
 from tfmdl.online.schedule import learning_rate_at
 from tfmdl.training.augment import augment_batch
 from tfmdl.training.ema import WeightAverage
@@ -72,7 +71,6 @@ class OnlineLearner:
                                  config.batch_size, config.seed,
                                  config.stream_restarts)
     self._augment_seed = tf.constant(replay_seed(config.seed) + 1, tf.int64)
-    self._early_seed = tf.constant(replay_seed(config.seed) + 2, tf.int64)
     self._iterate = tf.function(self._iterate_fn)
     self._compiled_step = tf.function(self._train_step, jit_compile=True)
 
@@ -153,11 +151,7 @@ class OnlineLearner:
           t, self.num_minibatches, config.learning_rate, config.schedule,
           config.warmup, config.final_lr_fraction))
     replay = self._replay.indices(t, end)
-    if config.early_replay:
-      replay = tf.concat([replay, uniform_indices(
-          self._early_seed, t, config.early_replay // (t + 1),
-          config.batch_size, end)], axis=0)
-    for j in tf.range(tf.shape(replay, out_type=tf.int64)[0] + 1):
+    for j in tf.range(self._replay.count + 1):
       if j == 0:
         indices = tf.range(start, end)
       else:
