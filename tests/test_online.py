@@ -57,12 +57,12 @@ def test_first_minibatch_uniform_and_chain_rule(digits_run):
   # The first minibatch (16 samples) costs exactly log2 K each, plus the
   # setting's price before the first label; block 0 is inside it, the next
   # one straddles it.
-  assert config.setting_bits == 4.0
+  assert config.setting_bits == 3.0
   # (Samples 10..15 of block 1 are mixed with the uniform code, which
   # leaves log2 K up to float round-off.)
   np.testing.assert_allclose(per_sample[:16],
-                             [LOG2_10 + 4.0] + [LOG2_10] * 15, rtol=1e-12)
-  assert result.blocks[0].bits == pytest.approx(10 * LOG2_10 + 4.0,
+                             [LOG2_10 + 3.0] + [LOG2_10] * 15, rtol=1e-12)
+  assert result.blocks[0].bits == pytest.approx(10 * LOG2_10 + 3.0,
                                                 rel=1e-15)
   assert not np.allclose(per_sample[16:20], LOG2_10)
   assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-12)
@@ -96,9 +96,9 @@ def test_the_setting_price_is_paid_once_and_changes_nothing_else(
       config=dataclasses.replace(config, setting_bits=0.0))
   paid, unpaid = result.per_sample_bits(), free.per_sample_bits()
   np.testing.assert_array_equal(paid[1:], unpaid[1:])
-  assert paid[0] - unpaid[0] == pytest.approx(4.0, rel=1e-12)
+  assert paid[0] - unpaid[0] == pytest.approx(3.0, rel=1e-12)
   assert result.codelength_bits - free.codelength_bits == pytest.approx(
-      4.0, rel=1e-9)
+      3.0, rel=1e-9)
 
 
 def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
@@ -264,7 +264,7 @@ def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
   assert record["config"]["online"]["batch_size"] == 16
   assert record["parts"]["first_minibatch_uniform_bits"] == pytest.approx(
       16 * LOG2_10)
-  assert record["parts"]["setting_bits"] == 4.0
+  assert record["parts"]["setting_bits"] == 3.0
   assert record["codelength_bits"] == pytest.approx(
       sum(b["bits"] for b in record["blocks"]))
   assert record["test_accuracy"] is not None

@@ -76,10 +76,10 @@ def base_config(dataset: str, model: str, **model_options
       uniform_fallback=True))
   config.learner = "block"
   config.online = ml_collections.ConfigDict(dict(
-      batch_size=128, replay=8, replay_kind="uniform", stream_restarts=True,
+      batch_size=32, replay=8, replay_kind="uniform", stream_restarts=True,
       learning_rate=1e-3, schedule="constant", warmup=0,
       final_lr_fraction=0.1, augment=False, shift_pixels=2, flip=False,
       ema_decay=0.99, calibrate=True, calibration_lr=1e-2,
       uniform_fallback=True, ensemble=1,
-      steps_per_call=64, jit_compile=False, setting_bits=4.0))
+      steps_per_call=64, jit_compile=False, setting_bits=3.0))
   return config
