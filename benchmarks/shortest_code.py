@@ -1,26 +1,26 @@
 """Bits against time: the recipes for Fashion-MNIST's shortest codes.
 
-  python benchmarks/shortest_code.py                       # every recipe
-  python benchmarks/shortest_code.py --recipes=mlp_fast,mlp --random_labels
-  python benchmarks/shortest_code.py --parts=ablation      # MLP ablation
+  python benchmarks/shortest_code.py               # table + ablation, ~6 min
+  python benchmarks/shortest_code.py --parts=table
 
-Parts:
-  recipes    each recipe of configs/shortest_fashion_mnist.py on the 60,000
-             training labels, through the experiment bin/prequential runs:
-             codelength (kbits) and wall time (the code itself; the test
-             accuracy of the final encoding model is measured after it), so
-             a user can pick a point on the curve. With --random_labels each
-             recipe also runs on random labels, which must cost at least
-             the uniform code minus 10 bits.
-  ablation   the ``mlp`` recipe with one ingredient taken out at a time
-             (measurements for insight, not settings chosen among: the
-             recipe was fixed before).
+The recipes of configs/shortest_fashion_mnist.py are run by
+saved_results/regenerate.sh like every other saved result (bin/prequential,
+true and random labels), so that one run serves both; this benchmark reads
+their results.json and adds what they do not hold:
 
-Each run appends a JSON line to --out; the table printed at the end reads
-the whole file, so runs made in several invocations (or on another load)
-appear together, each with its own wall time.
+  table      each recipe's codelength (kbits) against the wall time of the
+             code itself (the test accuracy of the final encoding model is
+             measured after it), so a user can pick a point on the curve;
+             and on random labels, which must cost at least the uniform code
+             minus 10 bits;
+  ablation   the ``mlp`` recipe with one ingredient taken out at a time, on
+             the 60,000 training labels (measurements for insight, not
+             settings chosen among: the recipe was fixed before).
+
+Writes the Markdown tables to --out (and prints them).
 """
 
+import glob
 import importlib.util
 import json
 import os
@@ -32,33 +32,28 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
-from tfmdl.experiments import prequential  # noqa: E402
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs", "shortest_fashion_mnist.py")
 
 # name -> overrides of the mlp recipe's config: one ingredient out each.
 ABLATION = {
-    "mlp": {},
-    "mlp - uniform fallback": {"online.uniform_fallback": False},
-    "mlp - calibration": {"online.calibrate": False},
-    "mlp - EMA weights": {"online.ema_decay": 0.0},
-    "mlp - cosine schedule (lr 1e-3)": {"online.schedule": "constant",
-                                        "online.learning_rate": 1e-3},
-    "mlp - replay": {"online.replay": 0},
-    "mlp - small minibatches (B=128)": {"online.batch_size": 128},
-    "mlp + dropout 0.5": {"model_options.dropout": 0.5},
+    "mlp (the recipe)": {},
+    "- uniform fallback": {"online.uniform_fallback": False},
+    "- calibration": {"online.calibrate": False},
+    "- EMA weights": {"online.ema_decay": 0.0},
+    "- replay": {"online.replay": 0},
+    "- small minibatches (B=128)": {"online.batch_size": 128},
+    "+ dropout 0.5 (the paper's mlp)": {"model_options.dropout": 0.5},
 }
 
-_RECIPES = flags.DEFINE_list("recipes", None,
-                             "Recipes to run (default: all).")
-_PARTS = flags.DEFINE_list("parts", ["recipes"], "recipes and/or ablation.")
-_RANDOM_LABELS = flags.DEFINE_bool(
-    "random_labels", False, "Also run each recipe on random labels.")
+_PARTS = flags.DEFINE_list("parts", ["table", "ablation"],
+                           "table and/or ablation.")
+_RESULTS = flags.DEFINE_string(
+    "results", os.path.join(REPO, "saved_results", "fashion_mnist"),
+    "Folder holding the recipes' runs, shortest_<recipe>[_random_labels].")
 _OUT = flags.DEFINE_string(
-    "out", os.path.join(REPO, "benchmarks", "results",
-                        "shortest_code.jsonl"),
-    "JSON-lines file the runs are appended to.")
+    "out", os.path.join(REPO, "benchmarks", "results", "shortest_code.md"),
+    "Markdown file the tables are written to.")
 
 
 def recipes_module():
@@ -68,46 +63,45 @@ def recipes_module():
   return module
 
 
-def run(name: str, config) -> dict:
-  """One run of ``config`` in a fresh workdir; its bits and times."""
-  with tempfile.TemporaryDirectory() as workdir:
-    result = prequential.run(config, workdir)
-  return {
-      "run": name, "model": config.model,
-      "random_labels": bool(config.random_labels),
-      "codelength_kbits": round(result.codelength_bits / 1000, 3),
-      "uniform_kbits": round(result.uniform_bits / 1000, 3),
-      "test_accuracy": result.test_accuracy,
-      "code_wall_s": round(result.wall_s, 1),
-      "test_wall_s": round(result.final_model_wall_s, 1),
-      "config": config.to_dict(),
-  }
-
-
-def _record(record: dict) -> None:
-  print(json.dumps({k: v for k, v in record.items() if k != "config"}),
-        flush=True)
-  with open(_OUT.value, "a", encoding="utf-8") as f:
-    f.write(json.dumps(record, default=list) + "\n")
-
-
-def table(path: str) -> str:
-  """The runs of ``path`` as a Markdown table (latest run of each name)."""
-  latest = {}
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      record = json.loads(line)
-      latest[(record["run"], record["random_labels"])] = record
-  rows = ["| run | labels | kbits | uniform kbits | code wall s | "
+def recipe_table(results_dir: str, recipes) -> str:
+  """Bits against time of every recipe run found in ``results_dir``."""
+  rows = ["| recipe | labels | kbits | uniform kbits | code wall (s) | "
           "test acc. |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-  for (name, random), r in sorted(latest.items(),
-                                  key=lambda kv: (kv[0][1],
-                                                  kv[1]["code_wall_s"])):
-    accuracy = ("" if r["test_accuracy"] is None or random
+  found = []
+  for path in glob.glob(os.path.join(results_dir, "shortest_*",
+                                     "results.json")):
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+    folder = os.path.basename(os.path.dirname(path))
+    record["recipe"] = folder[len("shortest_"):].replace("_random_labels", "")
+    found.append(record)
+  order = {name: i for i, name in enumerate(recipes)}
+  for r in sorted(found, key=lambda r: (r["random_labels"],
+                                        order.get(r["recipe"], len(order)))):
+    accuracy = ("—" if r["random_labels"] or r["test_accuracy"] is None
                 else f"{r['test_accuracy']:.4f}")
-    rows.append(f"| {name} | {'random' if random else 'true'} | "
-                f"{r['codelength_kbits']:.3f} | {r['uniform_kbits']:.3f} | "
-                f"{r['code_wall_s']:.1f} | {accuracy} |")
+    rows.append(f"| {r['recipe']} | "
+                f"{'random' if r['random_labels'] else 'true'} | "
+                f"{r['codelength_kbits']:.3f} | "
+                f"{r['uniform_bits'] / 1000:.3f} | "
+                f"{r['prequential_wall_s']:.1f} | {accuracy} |")
+  return "\n".join(rows)
+
+
+def ablation_table(module) -> str:
+  """The mlp recipe without each ingredient: kbits and wall time."""
+  from tfmdl.experiments import prequential  # pylint: disable=g-import-not-at-top
+  rows = ["| mlp recipe | kbits | code wall (s) |", "| --- | ---: | ---: |"]
+  for name, overrides in ABLATION.items():
+    config = module.get_config("mlp")
+    for field, value in overrides.items():
+      section, key = field.split(".")
+      config[section][key] = value
+    with tempfile.TemporaryDirectory() as workdir:
+      result = prequential.run(config, workdir)
+    rows.append(f"| {name} | {result.codelength_bits / 1000:.3f} | "
+                f"{result.wall_s:.1f} |")
+    print(rows[-1], flush=True)
   return "\n".join(rows)
 
 
@@ -115,23 +109,19 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   module = recipes_module()
-  names = _RECIPES.value or list(module.RECIPES)
-  os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
-  if "recipes" in _PARTS.value:
-    for name in names:
-      _record(run(name, module.get_config(name)))
-      if _RANDOM_LABELS.value:
-        config = module.get_config(name)
-        config.random_labels = True
-        _record(run(name, config))
+  parts = [f"# Shortest codes of Fashion-MNIST's 60,000 training labels\n\n"
+           f"Made by `python benchmarks/shortest_code.py "
+           f"--parts={','.join(_PARTS.value)}`.\n"]
+  if "table" in _PARTS.value:
+    parts += ["## Bits against time\n",
+              recipe_table(_RESULTS.value, list(module.RECIPES)) + "\n"]
   if "ablation" in _PARTS.value:
-    for name, overrides in ABLATION.items():
-      config = module.get_config("mlp")
-      for field, value in overrides.items():
-        section, key = field.split(".")
-        config[section][key] = value
-      _record(run(name, config))
-  print(table(_OUT.value))
+    parts += ["## Ablation of the mlp recipe\n", ablation_table(module) + "\n"]
+  text = "\n".join(parts)
+  print(text)
+  os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
+  with open(_OUT.value, "w", encoding="utf-8") as f:
+    f.write(text)
 
 
 if __name__ == "__main__":

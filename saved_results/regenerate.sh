@@ -105,4 +105,13 @@ for model in mlp lenet; do
       --config=configs/prequential_fashion_mnist.py:$model --learner=online
 done
 
+# Shortest codes: the recipes of configs/shortest_fashion_mnist.py, on the
+# true labels and on random ones (which must cost at least uniform - 10 bits).
+for recipe in mlp_fast mlp tinycnn tinycnn_ensemble; do
+  run fashion_mnist/shortest_$recipe prequential \
+      --config=configs/shortest_fashion_mnist.py:$recipe
+  run fashion_mnist/shortest_${recipe}_random_labels prequential \
+      --config=configs/shortest_fashion_mnist.py:$recipe --random_labels
+done
+
 bin/report --results="$out" --out="$out"
