@@ -57,6 +57,7 @@ def get_config(recipe: str = "mlp"):
                      f"{', '.join(RECIPES)}")
   model, online = RECIPES[recipe]
   config = paper_config("fashion_mnist", model)
+  config.recipe = recipe  # names the run in bin/report's tables
   config.learner = "online"
   if model == "mlp":
     config.model_options.hidden_sizes = (256, 256)
