@@ -10,17 +10,20 @@ recipes on the coded training labels ran at most 8 settings there (listed in
 
 Recipes (``python benchmarks/shortest_code.py`` prints bits against time):
 
-* ``mlp_fast``: MLP 256-256, minibatches of 64, 4 replay steps;
-* ``mlp``: MLP 256-256, minibatches of 32, 8 replay steps;
-* ``tinycnn``: the paper's small convnet, 8 replay steps, training on
-  images shifted by up to a pixel (seeded: Bob replays the same shifts);
+* ``mlp_fast``: MLP 256-256, minibatches of 64, 4 replay steps, Adam at
+  2e-3 with a cosine decay to a tenth over the stream;
+* ``mlp``: MLP 256-256, minibatches of 32, 8 replay steps, Adam at 1e-3
+  (the online learner's defaults);
+* ``tinycnn``: the paper's small convnet, 8 replay steps, Adam at 2e-3 with
+  the cosine decay, training on images shifted by up to a pixel (seeded: Bob
+  replays the same shifts);
 * ``tinycnn_ensemble``: two such learners (12 replay steps each) from two
   seeds, each label coded with the average of their two predictive
   distributions.
 
-Common to all: no dropout (it lengthens online codes), Adam at 2e-3 with a
-cosine decay to a tenth over the stream, encoding with the EMA weights, a
-temperature learned forward, and every block mixed with the uniform code.
+Common to all: no dropout (it lengthens online codes), uniform replay,
+encoding with the EMA weights, a temperature learned forward, and every
+block mixed with the uniform code.
 
   bin/prequential --config=configs/shortest_fashion_mnist.py:mlp \\
       --workdir=/tmp/tfmdl/shortest_mlp
