@@ -65,6 +65,7 @@ from tfmdl.codes import label_coding
 from tfmdl.codes import units
 from tfmdl.codes.uniform import uniform_bits
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.progress import Progress
 
 MAGIC = b"TFMDLLBL"
 FORMAT_VERSION = 1
@@ -174,8 +175,12 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
   timesteps = prequential.schedule(len(x), config)
   encoder = label_coding.LabelEncoder()
   float_bits = quantized_bits = 0.0
+  progress = Progress("compress")
+  progress.start(**prequential.progress_total(timesteps,
+                                              range(len(timesteps))))
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
+    progress.update(block=f"block {index + 1}/{len(timesteps)}")
     masses, log_probs = _block_masses(model_fn, x, y[:start], index, start,
                                       end, num_classes, config, strategy)
     block_y = y[start:end]
@@ -186,9 +191,10 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
     block_quantized = label_coding.quantized_bits(masses, block_y)
     float_bits += block_float
     quantized_bits += block_quantized
-    logging.info("encoded block %d/%d [%d, %d): %.1f bits (%.1f quantised), "
-                 "%.1fs", index + 1, len(timesteps), start, end, block_float,
-                 block_quantized, time.perf_counter() - began)
+    progress.advance(start, note=(
+        f"encoded block {index + 1}/{len(timesteps)} [{start}, {end}): "
+        f"{block_float:.1f} bits ({block_quantized:.1f} quantised), "
+        f"{time.perf_counter() - began:.1f}s"))
   return EncodedLabels(encoder.payload(), timesteps, float_bits,
                        quantized_bits)
 
@@ -210,13 +216,18 @@ def decode_labels(model_fn: prequential.ModelFn, x: np.ndarray,
   timesteps = prequential.check_timesteps(timesteps, len(x))
   decoder = label_coding.LabelDecoder(payload)
   y = np.zeros(len(x), np.int64)
+  progress = Progress("decompress")
+  progress.start(**prequential.progress_total(timesteps,
+                                              range(len(timesteps))))
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
+    progress.update(block=f"block {index + 1}/{len(timesteps)}")
     masses, _ = _block_masses(model_fn, x, y[:start], index, start, end,
                               num_classes, config, strategy)
     y[start:end] = decoder.decode(masses)
-    logging.info("decoded block %d/%d [%d, %d), %.1fs", index + 1,
-                 len(timesteps), start, end, time.perf_counter() - began)
+    progress.advance(start, note=(
+        f"decoded block {index + 1}/{len(timesteps)} [{start}, {end}), "
+        f"{time.perf_counter() - began:.1f}s"))
   return y
 
 

@@ -93,14 +93,25 @@ def result_record(code: str, config: ml_collections.ConfigDict,
   }
 
 
+def _without_verbosity(identity: dict) -> dict:
+  """A workdir's identity without ``train.verbose``, which changes the log,
+  not the run: a rerun with ``--verbose`` resumes."""
+  train = identity["config"].get("train")
+  if not isinstance(train, dict) or "verbose" not in train:
+    return identity
+  train = {k: v for k, v in train.items() if k != "verbose"}
+  return dict(identity, config=dict(identity["config"], train=train))
+
+
 class Workdir:
   """A run's folder: checks that it is writable and that it holds this run.
 
   ``config.json`` (the config and the data's fingerprint) is created once,
   race-free: several processes may start on the same workdir at the same
   time (shards of one run, see ``--blocks``); the first creates it and all
-  others compare theirs with it. A process with ``writable=False`` (a
-  non-chief worker of a multi-worker run) compares but creates nothing.
+  others compare theirs with it (all but ``train.verbose``). A process with
+  ``writable=False`` (a non-chief worker of a multi-worker run) compares but
+  creates nothing.
   """
 
   def __init__(self, path: str, config: ml_collections.ConfigDict,
@@ -125,8 +136,8 @@ class Workdir:
       self._check_same_run()
 
   def _check_same_run(self) -> None:
-    saved = results.read_json(self.file("config.json"))
-    mine = results.json_round_trip(self._identity)
+    saved = _without_verbosity(results.read_json(self.file("config.json")))
+    mine = _without_verbosity(results.json_round_trip(self._identity))
     if saved != mine:
       diff = sorted(k for k in set(saved["config"]) | set(mine["config"])
                     if saved["config"].get(k) != mine["config"].get(k))
