@@ -9,6 +9,7 @@ a run whose config or data differ from the workdir's is refused.
 
 import dataclasses
 import os
+from typing import Sequence
 
 import ml_collections
 
@@ -53,6 +54,39 @@ def train_config(config: ml_collections.ConfigDict,
     raise ValueError(f"unknown train field(s) {unknown}; known: "
                      f"{sorted(fields)}")
   return training.TrainConfig(**values)
+
+
+def _flat(prefix: str, values: dict) -> dict:
+  """``{"a": {"b": 1}}`` as ``{"<prefix>.a.b": 1}``."""
+  flat = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      flat.update(_flat(f"{prefix}.{key}", value))
+    else:
+      flat[f"{prefix}.{key}"] = value
+  return flat
+
+
+def hparams(config: ml_collections.ConfigDict, sections: Sequence[str],
+            **fields) -> dict:
+  """The settings that define a run, for TensorBoard's HParams dashboard.
+
+  Always the data set, its order and labels (``data_seed``, ``num_train``,
+  ``random_labels``), the model and its ``model_options.*`` and the seed;
+  then ``<section>.*`` for each of ``sections``, the parts of the config
+  that the run used (an online run: ``online``, not ``train``), less
+  ``train.verbose``; ``fields`` (``code``, ``learner``) last.
+  """
+  values = {"dataset": config.dataset, "data_seed": config.data_seed,
+            "num_train": config.num_train,
+            "random_labels": config.random_labels, "model": config.model,
+            "seed": config.seed,
+            **_flat("model_options", config.model_options.to_dict())}
+  for section in sections:
+    values.update(_flat(section, config[section].to_dict()))
+  values.pop("train.verbose", None)
+  values.update(fields)
+  return values
 
 
 def result_record(code: str, config: ml_collections.ConfigDict,

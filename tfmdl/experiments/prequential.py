@@ -220,14 +220,15 @@ class _BlockSummaries:
 
 def _open_writer(workdir: Optional[common.Workdir],
                  config: ml_collections.ConfigDict) -> summaries.SummaryWriter:
-  """The workdir's TensorBoard writer, hyperparameters recorded; a no-op
+  """The workdir's TensorBoard writer, hyperparameters recorded (those the
+  learner uses: ``online.*``, or ``train.*`` and ``prequential.*``); a no-op
   writer when ``workdir`` is None (shards, non-chief workers)."""
   writer = summaries.SummaryWriter(
       None if workdir is None else workdir.tensorboard_dir)
-  writer.hparams({"code": CODE, "learner": config.learner,
-                  "dataset": config.dataset,
-                  "model": config.model, "seed": config.seed,
-                  **{f"train.{k}": v for k, v in config.train.items()}})
+  sections = (("online",) if config.learner == "online"
+              else ("train", "prequential"))
+  writer.hparams(common.hparams(config, sections, code=CODE,
+                                learner=config.learner))
   return writer
 
 
