@@ -105,4 +105,7 @@ for model in mlp lenet; do
       --config=configs/prequential_fashion_mnist.py:$model --learner=online
 done
 
+# The prequential code as a file: sizes of header, payload and checks.
+saved_results/compress_digits.sh "$runs"
+
 bin/report --results="$out" --out="$out"
