@@ -114,4 +114,7 @@ for recipe in mlp_fast mlp tinycnn tinycnn_ensemble; do
       --config=configs/shortest_fashion_mnist.py:$recipe --random_labels
 done
 
+# The prequential code as a file: sizes of header, payload and checks.
+saved_results/compress_digits.sh "$runs"
+
 bin/report --results="$out" --out="$out"

@@ -54,7 +54,7 @@ def test_the_common_flags_belong_to_the_calling_binary(parse):
   own = {f.name for f in flag_values.get_key_flags_for_module(__name__)}
   # absl's --help lists a binary's key flags only.
   assert own == {"config", "dataset", "data_dir", "model", "random_labels",
-                 "workdir"}
+                 "verbose", "workdir"}
   assert handles.workdir.value == "/tmp/toy"
 
 

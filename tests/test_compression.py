@@ -1,7 +1,6 @@
 """Lossless label compression: exact round trip, size, refusals, binaries."""
 
 import importlib.util
-import json
 import os
 import struct
 import subprocess
@@ -47,9 +46,10 @@ def run(tmp_path_factory):
 
 
 def _rewrite(path, new_path, edit):
-  header, payload = compression.read_file(path)
-  edit(header)
-  compression.write_file(new_path, header, payload)
+  labels_file = compression.read_file(path)
+  edit(labels_file.header)
+  compression.write_file(new_path, labels_file.header, labels_file.payload,
+                         labels_file.labels_checksum)
 
 
 def test_round_trip_is_bit_exact(run):
@@ -77,7 +77,8 @@ def test_payload_size_matches_the_prequential_codelength(run):
   assert result.payload_bits % 32 == 0
   assert result.coder_bits <= 64
   assert result.file_bits == 8 * os.path.getsize(path)
-  assert result.file_bits == result.header_bits + result.payload_bits
+  assert result.file_bits == (result.header_bits + result.payload_bits +
+                              result.checks_bits)
 
 
 def test_header_records_what_bob_needs(run):
@@ -85,21 +86,16 @@ def test_header_records_what_bob_needs(run):
   dataset = common.load_dataset(config)
   with open(path, "rb") as f:
     assert f.read(8) == compression.MAGIC
-  header, payload = compression.read_file(path)
-  assert header["format_version"] == compression.FORMAT_VERSION
-  assert header["config"] == json.loads(json.dumps(config.to_dict()))
-  assert (header["n"], header["num_classes"]) == (200, 10)
-  assert header["timesteps"] == [10, 20, 40, 80, 160, 200]
-  assert header["seed"] == 0 and header["data_seed"] == 0
-  assert header["block_seeds"] == [prequential.block_seed(0, i)
-                                   for i in range(1, 6)]
-  assert header["data_fingerprint"] == dataset.fingerprint()
+  labels_file = compression.read_file(path)
+  header = labels_file.header
+  assert set(header) == {"code", "config", "inputs_fingerprint",
+                         "environment"}
+  assert header["config"] == compress.decoding_settings(config)
   assert header["inputs_fingerprint"] == compression.inputs_fingerprint(
       dataset.x_train)
-  assert header["labels_sha256"] == compression.labels_checksum(
+  assert labels_file.labels_checksum == compression.labels_checksum(
       dataset.y_train)
-  assert header["payload_bytes"] == len(payload) == result.payload_bits // 8
-  assert header["codelength_bits"] == result.codelength_bits
+  assert labels_file.payload_bits == result.payload_bits
   for key in ("tensorflow", "numpy", "constriction", "physical_devices",
               "cpu", "gpus"):
     assert key in header["environment"]
@@ -109,7 +105,7 @@ def test_corrupted_payload_is_refused_and_nothing_written(run, tmp_path):
   _, _, _, path, _ = run
   with open(path, "rb") as f:
     blob = bytearray(f.read())
-  blob[-5] ^= 0x40
+  blob[-13] ^= 0x40  # the payload's last byte, before the 12 bytes of checks
   bad = tmp_path / "corrupt.tfmdl"
   bad.write_bytes(bytes(blob))
   out = tmp_path / "out.npy"
@@ -119,7 +115,7 @@ def test_corrupted_payload_is_refused_and_nothing_written(run, tmp_path):
 
 
 @pytest.mark.parametrize("keep, message", [
-    (-3, "truncated or damaged: payload has"),
+    (-3, "truncated or corrupt: the payload's CRC-32"),
     (40, "truncated \\(inside the header\\)"),
     (5, "bad magic"),
 ])
@@ -211,10 +207,11 @@ def test_binaries_end_to_end(tmp_path):
                            "--config.prequential.timesteps=(40,80)"] + TINY,
               tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  header, payload = compression.read_file(packed)
-  assert f"payload {8 * len(payload)})" in proc.stdout
-  bits = header["codelength_bits"]
-  assert f"prequential codelength {bits:.1f} bits" in proc.stdout
+  labels_file = compression.read_file(packed)
+  assert (f"header {labels_file.header_bits} (decoding settings, no labels) "
+          f"+ payload {labels_file.payload_bits} (the code) + checks "
+          f"{labels_file.checks_bits}") in proc.stdout
+  assert "prequential codelength" in proc.stdout
   out = str(tmp_path / "labels.npy")
   proc = _bin("decompress", [packed, f"--out={out}"], tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]

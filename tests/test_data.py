@@ -202,8 +202,15 @@ def no_local_files(monkeypatch):
   monkeypatch.setattr(sources, "LOCAL_SOURCES", {})
 
 
-def test_tfds_mnist_under_mock(tmp_path, no_local_files):
-  del no_local_files
+@pytest.fixture
+def network_seems_up(monkeypatch):
+  """The offline probe passes without connecting: TFDS (mocked or patched)
+  decides. tests/test_offline.py tests the probe."""
+  monkeypatch.setattr(sources, "unreachable", lambda url: None)
+
+
+def test_tfds_mnist_under_mock(tmp_path, no_local_files, network_seems_up):
+  del no_local_files, network_seems_up
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   with tfds.testing.mock_data(num_examples=20):
     data = tfmdl.data.load("mnist", seed=0, data_dir=str(tmp_path))
@@ -214,8 +221,8 @@ def test_tfds_mnist_under_mock(tmp_path, no_local_files):
   assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
 
 
-def test_tfds_cifar10_under_mock(tmp_path, no_local_files):
-  del no_local_files
+def test_tfds_cifar10_under_mock(tmp_path, no_local_files, network_seems_up):
+  del no_local_files, network_seems_up
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   with tfds.testing.mock_data(num_examples=24):
     data = tfmdl.data.load("cifar10", data_dir=str(tmp_path), num_test=10)
@@ -228,8 +235,8 @@ def test_tfds_cifar10_under_mock(tmp_path, no_local_files):
 
 
 def test_tfds_failure_names_alternatives(tmp_path, no_local_files,
-                                         monkeypatch):
-  del no_local_files
+                                         network_seems_up, monkeypatch):
+  del no_local_files, network_seems_up
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   def fail(*args, **kwargs):

@@ -10,20 +10,26 @@ the labels decoded so far -- the same training, from the same seeds -- and
 goes on. ``bin/compress`` and ``bin/decompress`` run both from a config and
 write and read the file (docs/compression.md).
 
-File layout (all integers little-endian)::
+File layout (format version 2; integers little-endian)::
 
     b"TFMDLLBL"                 magic, 8 bytes
     uint32 format version       FORMAT_VERSION
     uint32 header length        h
-    h bytes of UTF-8 JSON       the header
-    payload                     the range coder's 32-bit words
+    h bytes                     the header: zlib-compressed canonical JSON
+    payload                     the range coder's 32-bit words: the code
+    uint32 CRC-32 of payload    checks, 12 bytes: not part of the code
+    8 bytes                     the labels' SHA-256, first 8 bytes
 
-The header (its fields: docs/compression.md) holds what Alice and Bob agree
-on in advance (the full config, the seeds, n, K, the schedule) plus integrity
-data (fingerprints, sha256 of the labels and of the payload, library versions
-and devices). The payload alone is the code: its size is compared with the
-prequential codelength; the header is a fixed, data-independent cost of a few
-kilobytes.
+The header (its fields: docs/compression.md) holds only what Bob needs to
+decode and what he can check before he does: the settings Alice and Bob
+agree on in advance (the parts of the config that decide the training), the
+environment the floats depend on, and a fingerprint of the inputs (which Bob
+holds). Nothing in it depends on the labels, so it is a fixed cost, the same
+for any labels of the same inputs. The payload alone is the code: its size
+is compared with the prequential codelength. The checks at the end depend on
+the labels but carry nothing Bob needs: a CRC-32 that refuses a damaged
+payload before the replay, and a 64-bit checksum of the labels that refuses
+a replay that went wrong. Their bits are counted apart from the code.
 
 Limits -- decoding needs bit-identical floats:
 
@@ -36,7 +42,7 @@ Limits -- decoding needs bit-identical floats:
   CPU instruction set can change the last bit of a weight and with it every
   later label.
 * Any such difference, and any corruption, shows up as a checksum mismatch
-  (:func:`labels_checksum` against the header's): ``bin/decompress`` refuses
+  (:func:`labels_checksum` against the file's): ``bin/decompress`` refuses
   and writes nothing. Wrong labels are never written.
 * The inputs must be available locally and identical (checked by their
   sha256 before any training).
@@ -54,6 +60,7 @@ import platform
 import struct
 import time
 from typing import Optional
+import zlib
 
 from absl import logging
 import numpy as np
@@ -67,10 +74,12 @@ from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.codes.uniform import uniform_bits
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.progress import Progress
 
 MAGIC = b"TFMDLLBL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<8sII")
+_CHECKS = struct.Struct("<I8s")  # CRC-32 of the payload, labels' checksum
 
 
 def _array_sha256(a: np.ndarray) -> str:
@@ -86,9 +95,11 @@ def inputs_fingerprint(x: np.ndarray) -> str:
   return _array_sha256(x)
 
 
-def labels_checksum(y: np.ndarray) -> str:
-  """Checksum of the labels, checked after decoding."""
-  return _array_sha256(y)
+def labels_checksum(y: np.ndarray) -> bytes:
+  """Checksum of the labels, checked after decoding: the first 8 bytes of
+  the SHA-256 of their values as little-endian int64 (whatever their dtype).
+  A replay that goes wrong changes every later label: 64 bits are plenty."""
+  return hashlib.sha256(np.ascontiguousarray(y, "<i8").tobytes()).digest()[:8]
 
 
 def environment() -> dict:
@@ -252,8 +263,12 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
   timesteps = prequential.schedule(len(x), config)
   encoder = label_coding.LabelEncoder()
   float_bits = quantized_bits = 0.0
+  progress = Progress("compress")
+  progress.start(**prequential.progress_total(timesteps,
+                                              range(len(timesteps))))
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
+    progress.update(block=f"block {index + 1}/{len(timesteps)}")
     log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
                                  config, strategy)
     block_y = y[start:end]
@@ -263,9 +278,10 @@ def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
                               config.uniform_fallback)
     float_bits += block_float
     quantized_bits += block_quantized
-    logging.info("encoded block %d/%d [%d, %d): %.1f bits (%.1f quantised), "
-                 "%.1fs", index + 1, len(timesteps), start, end, block_float,
-                 block_quantized, time.perf_counter() - began)
+    progress.advance(start, note=(
+        f"encoded block {index + 1}/{len(timesteps)} [{start}, {end}): "
+        f"{block_float:.1f} bits ({block_quantized:.1f} quantised), "
+        f"{time.perf_counter() - began:.1f}s"))
   return EncodedLabels(encoder.payload(), timesteps, float_bits,
                        quantized_bits)
 
@@ -287,27 +303,78 @@ def decode_labels(model_fn: prequential.ModelFn, x: np.ndarray,
   timesteps = prequential.check_timesteps(timesteps, len(x))
   decoder = label_coding.LabelDecoder(payload)
   y = np.zeros(len(x), np.int64)
+  progress = Progress("decompress")
+  progress.start(**prequential.progress_total(timesteps,
+                                              range(len(timesteps))))
   for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
     began = time.perf_counter()
+    progress.update(block=f"block {index + 1}/{len(timesteps)}")
     log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
                                  config, strategy)
     y[start:end] = _decode_block(decoder, end - start, log_probs, index,
                                  num_classes, config.uniform_fallback)
-    logging.info("decoded block %d/%d [%d, %d), %.1fs", index + 1,
-                 len(timesteps), start, end, time.perf_counter() - began)
+    progress.advance(start, note=(
+        f"decoded block {index + 1}/{len(timesteps)} [{start}, {end}), "
+        f"{time.perf_counter() - began:.1f}s"))
   return y
 
 
-def write_file(path: str, header: dict, payload: bytes) -> None:
-  """Write a labels file atomically (see the module docstring's layout)."""
-  text = json.dumps(header, sort_keys=True,
-                    default=results.to_jsonable).encode("utf-8")
-  results.write_bytes(
-      path, _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text)) + text + payload)
+@dataclasses.dataclass(frozen=True)
+class LabelsFile:
+  """A labels file's parts (module docstring) and their sizes.
+
+  Attributes:
+    header: what Bob needs to decode and can check first (a JSON object).
+    payload: the range coder's output, the code.
+    labels_checksum: :func:`labels_checksum` of the encoded labels.
+    header_bits: magic, version, header length and the compressed header.
+    payload_bits: the payload.
+    checks_bits: the payload's CRC-32 and the labels' checksum.
+  """
+  header: dict
+  payload: bytes
+  labels_checksum: bytes
+  header_bits: int
+  payload_bits: int
+  checks_bits: int
+
+  @property
+  def file_bits(self) -> int:
+    return self.header_bits + self.payload_bits + self.checks_bits
 
 
-def read_file(path: str):
-  """``(header, payload)`` of a labels file, checked for truncation/damage.
+def _header_bytes(header: dict) -> bytes:
+  """Canonical JSON (sorted keys, no spaces), zlib-compressed."""
+  text = json.dumps(header, sort_keys=True, separators=(",", ":"),
+                    default=results.to_jsonable)
+  return zlib.compress(text.encode("utf-8"), 9)
+
+
+def write_file(path: str, header: dict, payload: bytes,
+               labels_check: bytes) -> LabelsFile:
+  """Write a labels file atomically (the module docstring's layout).
+
+  Args:
+    path: the file.
+    header: what Bob needs to decode; it must not depend on the labels.
+    payload: the range coder's output.
+    labels_check: :func:`labels_checksum` of the encoded labels.
+
+  Returns:
+    The :class:`LabelsFile` written.
+  """
+  packed = _header_bytes(header)
+  checks = _CHECKS.pack(zlib.crc32(payload), labels_check)
+  results.write_bytes(path, _PREFIX.pack(MAGIC, FORMAT_VERSION, len(packed)) +
+                      packed + payload + checks)
+  return LabelsFile(header, payload, labels_check,
+                    header_bits=8 * (_PREFIX.size + len(packed)),
+                    payload_bits=8 * len(payload),
+                    checks_bits=8 * _CHECKS.size)
+
+
+def read_file(path: str) -> LabelsFile:
+  """A labels file, checked for truncation and damage.
 
   Raises:
     ValueError: bad magic or version, truncated or corrupt header or payload.
@@ -321,21 +388,21 @@ def read_file(path: str):
     raise ValueError(f"{path} has format version {version}; this tfmdl reads "
                      f"version {FORMAT_VERSION}")
   header_end = _PREFIX.size + header_len
-  if len(blob) < header_end:
+  if len(blob) < header_end + _CHECKS.size:
     raise ValueError(f"{path} is truncated (inside the header)")
   try:
-    header = json.loads(blob[_PREFIX.size:header_end].decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    header = json.loads(zlib.decompress(blob[_PREFIX.size:header_end]))
+  except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise ValueError(f"{path} has a corrupt header ({e})") from e
-  payload = blob[header_end:]
-  if len(payload) != header["payload_bytes"]:
-    raise ValueError(f"{path} is truncated or damaged: payload has "
-                     f"{len(payload)} bytes, the header says "
-                     f"{header['payload_bytes']}")
-  if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
-    raise ValueError(f"{path} is corrupt: the payload's sha256 does not match "
-                     "the header's")
-  return header, payload
+  payload = blob[header_end:len(blob) - _CHECKS.size]
+  crc, labels_check = _CHECKS.unpack_from(blob, len(blob) - _CHECKS.size)
+  if zlib.crc32(payload) != crc:
+    raise ValueError(f"{path} is truncated or corrupt: the payload's CRC-32 "
+                     "does not match the file's")
+  return LabelsFile(header, payload, labels_check,
+                    header_bits=8 * header_end,
+                    payload_bits=8 * len(payload),
+                    checks_bits=8 * _CHECKS.size)
 
 
 def check_environment(saved: dict, force: bool = False) -> list:

@@ -34,7 +34,6 @@ import math
 import time
 from typing import Callable, Optional, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -43,6 +42,7 @@ from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.progress import Progress
 
 ModelFn = Callable[[int], object]
 
@@ -258,8 +258,12 @@ def train_on_prefix(model_fn: ModelFn, x_prefix, y_prefix, index: int,
 
 def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
                  config: PrequentialConfig,
-                 strategy: tf.distribute.Strategy) -> BlockResult:
-  """Train on ``[0, start)`` and encode ``[start, end)``: one step of Alg. 2."""
+                 strategy: tf.distribute.Strategy,
+                 progress: Optional[Progress] = None) -> BlockResult:
+  """Train on ``[0, start)`` and encode ``[start, end)``: one step of Alg. 2.
+
+  ``progress``, if given, is shown the epoch after each epoch.
+  """
   began = time.perf_counter()
   block_x, block_y = x[start:end], y[start:end]
   eval_batch = config.train.eval_batch_size
@@ -270,10 +274,15 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
     return units.nats_to_bits(training.per_sample_nll_nats(log_probs, block_y))
 
   epoch_bits = []
-  callback = ((lambda epoch, forward: epoch_bits.append(bits_on_block(forward)))
-              if config.record_epoch_bits else None)
+
+  def on_epoch(epoch, forward):
+    if config.record_epoch_bits:
+      epoch_bits.append(bits_on_block(forward))
+    if progress is not None:
+      progress.update(epoch=f"epoch {epoch}")
+
   prefix = train_on_prefix(model_fn, x[:start], y[:start], index, config,
-                           strategy, epoch_callback=callback)
+                           strategy, epoch_callback=on_epoch)
   log_probs = training.predict_log_probs(prefix.model, block_x, eval_batch,
                                          forward=prefix.forward)
   per_sample = units.nats_to_bits(
@@ -292,6 +301,21 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
       epoch_bits=np.stack(epoch_bits) if epoch_bits else None)
 
 
+def progress_total(timesteps: Sequence[int], indices: Sequence[int],
+                   final_model: bool = False) -> dict:
+  """What computing blocks ``indices`` (and the final model) weighs, as the
+  arguments of :meth:`tfmdl.progress.Progress.start`.
+
+  A block weighs its prefix size, as a training epoch costs about that much
+  (the uniform block 0 weighs nothing); the final model weighs n.
+  """
+  bounds = block_bounds(timesteps)
+  weights = [bounds[i][0] for i in indices] + (
+      [timesteps[-1]] if final_model else [])
+  return {"total_weight": sum(weights),
+          "units": sum(1 for w in weights if w > 0)}
+
+
 def encode_blocks(
     model_fn: ModelFn,
     x: np.ndarray,
@@ -302,6 +326,7 @@ def encode_blocks(
     config: PrequentialConfig = PrequentialConfig(),
     strategy: Optional[tf.distribute.Strategy] = None,
     block_callback: Optional[Callable[[BlockResult], None]] = None,
+    progress: Optional[Progress] = None,
 ) -> tuple:
   """Blocks ``indices`` of the schedule, each computed on its own.
 
@@ -317,6 +342,8 @@ def encode_blocks(
     indices: block indices, ``0 <= index < len(timesteps)``; block 0 is the
       uniform block.
     block_callback: called with each block as soon as it is finished.
+    progress: advanced by each block's prefix size (:func:`progress_total`),
+      with a line per block; None: a new report of these blocks on stderr.
 
   Returns:
     The :class:`BlockResult` of each index, in the order given.
@@ -326,26 +353,34 @@ def encode_blocks(
       any training.
   """
   validate_labelled_arrays(x, y, num_classes)
-  bounds = block_bounds(schedule(len(x), config))
+  timesteps = schedule(len(x), config)
+  bounds = block_bounds(timesteps)
   bad = [i for i in indices if not 0 <= i < len(bounds)]
   if bad:
     raise ValueError(f"block indices {bad} out of range: the schedule has "
                      f"{len(bounds)} blocks, 0..{len(bounds) - 1}")
   strategy = strategy or tf.distribute.get_strategy()
+  progress = Progress.started(progress, "prequential",
+                              **progress_total(timesteps, indices))
   blocks = []
   for index in indices:
     start, end = bounds[index]
+    progress.update(block=f"block {index}/{len(bounds) - 1} [{start}, {end})",
+                    epoch="")
     block = (uniform_block(index, start, end, num_classes) if index == 0
              else encode_block(model_fn, x, y, index, start, end, config,
-                               strategy))
-    logging.info(
-        "block %d/%d [%d, %d): %.1f bits, %.3f bits/sample, accuracy %.3f, "
-        "%d epochs, %.1fs", index, len(bounds) - 1, start, end, block.bits,
-        block.bits_per_sample, block.accuracy, block.epochs_trained,
-        block.wall_s)
+                               strategy, progress))
     if block_callback is not None:
       block_callback(block)
     blocks.append(block)
+    progress.advance(
+        start, note=(
+            f"block {index}/{len(bounds) - 1} [{start}, {end}): "
+            f"{block.bits:.1f} bits, {block.bits_per_sample:.3f} bits/sample, "
+            f"accuracy {block.accuracy:.3f}, {block.epochs_trained} epochs, "
+            f"{block.wall_s:.1f}s"),
+        bits=f"{units.bits_to_kbits(sum(b.bits for b in blocks)):.3f} kbits "
+             "so far")
   return tuple(blocks)
 
 
@@ -407,6 +442,7 @@ def prequential_code(
     strategy: Optional[tf.distribute.Strategy] = None,
     done_blocks: Sequence[BlockResult] = (),
     block_callback: Optional[Callable[[BlockResult], None]] = None,
+    progress: Optional[Progress] = None,
 ) -> PrequentialResult:
   """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
@@ -421,6 +457,8 @@ def prequential_code(
     done_blocks: blocks already computed by an earlier, interrupted run with
       the same config and data; they are kept and not recomputed.
     block_callback: called with each newly finished block (to save it).
+    progress: advanced by the blocks and the final model
+      (:func:`progress_total`); None: a new report on stderr.
 
   Returns:
     A :class:`PrequentialResult`.
@@ -431,16 +469,20 @@ def prequential_code(
   timesteps = schedule(n, config)
   strategy = strategy or tf.distribute.get_strategy()
   todo = missing_blocks(done_blocks, timesteps)
+  final = config.final_model and x_test is not None and y_test is not None
+  progress = Progress.started(progress, "prequential",
+                              **progress_total(timesteps, todo, final))
   blocks = tuple(done_blocks) + encode_blocks(
       model_fn, x, y, num_classes, todo, config=config, strategy=strategy,
-      block_callback=block_callback)
+      block_callback=block_callback, progress=progress)
   wall_s = time.perf_counter() - began
 
   test_accuracy, final_wall_s = None, 0.0
-  if config.final_model and x_test is not None and y_test is not None:
+  if final:
     final_began = time.perf_counter()
     test_accuracy = final_model_accuracy(model_fn, x, y, x_test, y_test,
-                                         config, strategy, len(timesteps))
+                                         config, strategy, len(timesteps),
+                                         progress)
     final_wall_s = time.perf_counter() - final_began
   return assemble(blocks, n, num_classes, timesteps,
                   test_accuracy=test_accuracy, wall_s=wall_s,
@@ -449,10 +491,24 @@ def prequential_code(
 
 def final_model_accuracy(model_fn, x, y, x_test, y_test,
                          config: PrequentialConfig, strategy,
-                         index: int) -> float:
-  """Test accuracy of a model trained, like a block's, on all n samples."""
-  prefix = train_on_prefix(model_fn, x, y, index, config, strategy)
+                         index: int, progress: Optional[Progress] = None
+                         ) -> float:
+  """Test accuracy of a model trained, like a block's, on all n samples.
+
+  ``progress``, if given, shows the epochs and is advanced by n at the end.
+  """
+  began = time.perf_counter()
+  if progress is not None:
+    progress.update(block="final model, trained on all n", epoch="")
+  prefix = train_on_prefix(
+      model_fn, x, y, index, config, strategy,
+      epoch_callback=(None if progress is None else
+                      lambda epoch, _: progress.update(epoch=f"epoch {epoch}")))
   log_probs = training.predict_log_probs(
       prefix.model, x_test, config.train.eval_batch_size,
       forward=prefix.forward)
-  return float(np.mean(log_probs.argmax(1) == np.asarray(y_test)))
+  accuracy = float(np.mean(log_probs.argmax(1) == np.asarray(y_test)))
+  if progress is not None:
+    progress.advance(len(y), note=f"final model: test accuracy "
+                     f"{accuracy:.4f}, {time.perf_counter() - began:.1f}s")
+  return accuracy

@@ -25,6 +25,7 @@ dimension of objective landscapes", ICLR 2018.
 import dataclasses
 import math
 import time
+from typing import Callable, Optional
 
 from absl import logging
 import numpy as np
@@ -172,13 +173,16 @@ def _dataset(x, y, batch_size: int, seed: int) -> tf.data.Dataset:
 def train_subspace(model, subspace: AffineSubspace, x: np.ndarray,
                    y: np.ndarray, *, val_x: np.ndarray, val_y: np.ndarray,
                    config: training.TrainConfig,
-                   seed: int = 0) -> SubspaceTrainResult:
+                   seed: int = 0,
+                   epoch_callback: Optional[Callable[[int], None]] = None
+                   ) -> SubspaceTrainResult:
   """Train z (from 0) with Adam on ``P^T g``, early-stopping on validation.
 
   Uses ``config``'s batch size, learning rate, epochs, patience, min_epochs,
   steps per call and evaluation batch size; with an empty validation set it
   trains ``max_epochs`` and keeps the last z. The model's own losses
   (regularisers) are not used: a deterministic model is expected.
+  ``epoch_callback(epoch)`` is called after each epoch, 1 first.
 
   Returns:
     A :class:`SubspaceTrainResult`; the model holds ``theta0 + P z_best``.
@@ -239,6 +243,8 @@ def train_subspace(model, subspace: AffineSubspace, x: np.ndarray,
       logging.info("subspace d=%d epoch %d: train %.4f nats, val %.4f nats "
                    "(%.2fs)", subspace.dim, epoch, total / n, losses[-1],
                    time.perf_counter() - epoch_began)
+    if epoch_callback is not None:
+      epoch_callback(epoch)
     if len(val_x) == 0 or losses[-1] < best_loss:
       best_loss, best_epoch, best_z = losses[-1], epoch, z.numpy()
     elif epoch - best_epoch >= config.patience and epoch >= config.min_epochs:

@@ -86,6 +86,7 @@ import keras_tuner
 import numpy as np
 
 from tfmdl import results
+from tfmdl.progress import Progress
 
 SEARCHES = ("random", "bayesian", "hyperband")
 ADAPTIVE_SEARCHES = ("bayesian", "hyperband")
@@ -488,8 +489,8 @@ RunTrial = Callable[[int, dict], TrialOutcome]
 
 def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
                directory: str, done: Sequence[TrialRecord] = (),
-               trial_callback: Optional[Callable[[TrialRecord], None]] = None
-               ) -> SearchResult:
+               trial_callback: Optional[Callable[[TrialRecord], None]] = None,
+               progress: Optional[Progress] = None) -> SearchResult:
   """Run (or resume) a search: propose, run each trial's code, pay for it.
 
   Args:
@@ -503,6 +504,8 @@ def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
       hyperparameters again, else ValueError) and not rerun; with a smaller
       ``max_trials`` only the first T count.
     trial_callback: called with each newly finished trial (to save it).
+    progress: advanced by one per trial, with a line per trial (a trial's
+      own code reports nested in it); None: a new report on stderr.
 
   Returns:
     A :class:`SearchResult` over at most ``max_trials`` trials (fewer if the
@@ -526,13 +529,17 @@ def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
     logging.info("resuming: %d trial(s) replayed into the oracle",
                  len(records))
 
+  progress = Progress.started(progress, "tune",
+                              search.max_trials - len(records))
   while len(records) < search.max_trials:
     trial = oracle.create_trial(TUNER_ID)
     if trial.status != keras_tuner.engine.trial.TrialStatus.RUNNING:
-      logging.info("the oracle stopped after %d trial(s) (%s)", len(records),
-                   trial.status)
+      progress.advance(search.max_trials - len(records), note=(
+          f"the oracle stopped after {len(records)} trial(s) "
+          f"({trial.status})"))
       break
     index = len(records)
+    progress.update(trial=f"trial {index + 1}/{search.max_trials}")
     values = dict(trial.hyperparameters.values)
     hparams = search.trial_hyperparameters(values)
     began = time.perf_counter()
@@ -558,6 +565,6 @@ def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
       trial_callback(record)
     _finish(oracle, trial, record.codelength_bits)
     records.append(record)
-    logging.info("trial %d/%d %s: %.1f bits", index + 1, search.max_trials,
-                 hparams, record.codelength_bits)
+    progress.advance(1, note=(f"trial {index + 1}/{search.max_trials} "
+                              f"{hparams}: {record.codelength_bits:.1f} bits"))
   return SearchResult(search, tuple(records))

@@ -45,7 +45,6 @@ import math
 import time
 from typing import Callable, Optional, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -55,6 +54,7 @@ from tfmdl.codes import parameter_coding
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.progress import Progress
 
 CODES = ("float32", "compressed", "subspace")
 QUANTIZERS = ("kmeans", "uniform")
@@ -303,9 +303,19 @@ def split_train(n: int, val_fraction: float) -> int:
   return n - max(1, int(round(val_fraction * n)))
 
 
+def _report_epochs(progress: Progress, max_epochs: int):
+  """An epoch callback that advances ``progress`` by one per epoch."""
+  return lambda epoch: progress.advance(
+      1 if epoch > 0 else 0, epoch=f"epoch {epoch}/{max_epochs}")
+
+
 def train_model(model_fn: ModelFn, x, y, config: TwoPartConfig,
-                strategy: Optional[tf.distribute.Strategy] = None):
+                strategy: Optional[tf.distribute.Strategy] = None,
+                progress: Optional[Progress] = None):
   """Alice's model: trained on the first samples, early-stopped on the rest.
+
+  ``progress``, if given, is advanced by ``config.train.max_epochs``: one per
+  epoch, the epochs that early stopping saved at the end.
 
   Returns:
     ``(model, training summary dict)``.
@@ -314,13 +324,26 @@ def train_model(model_fn: ModelFn, x, y, config: TwoPartConfig,
   n_train = split_train(len(x), config.val_fraction)
   with strategy.scope():
     model = agreed_model(model_fn, config.seed)
+  report = (None if progress is None
+            else _report_epochs(progress, config.train.max_epochs))
   result = training.train(model, x[:n_train], y[:n_train],
                           val_x=x[n_train:], val_y=y[n_train:],
                           config=config.train, seed=config.seed,
-                          strategy=strategy)
+                          strategy=strategy,
+                          epoch_callback=(None if report is None else
+                                          lambda epoch, _: report(epoch)))
+  if progress is not None:
+    progress.advance(config.train.max_epochs - result.epochs_trained)
   return model, {"train_size": n_train, "val_size": len(x) - n_train,
                  "epochs_trained": result.epochs_trained,
                  "best_epoch": result.best_epoch, "wall_s": result.wall_s}
+
+
+def _candidate_line(name: str, candidate: Candidate) -> str:
+  return (f"{name}: model {candidate.model_bits:.0f} + data "
+          f"{candidate.data_bits:.0f} + {candidate.selection_bits:.2f} bits = "
+          f"{candidate.codelength_bits:.0f} bits, train accuracy "
+          f"{candidate.train_accuracy:.4f}")
 
 
 def _result(code, x, num_classes, num_params, candidates, payloads,
@@ -334,7 +357,8 @@ def _result(code, x, num_classes, num_params, candidates, payloads,
 
 def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                  num_classes: int, *, config: TwoPartConfig = TwoPartConfig(),
-                 x_test=None, y_test=None, strategy=None) -> TwoPartResult:
+                 x_test=None, y_test=None, strategy=None,
+                 progress: Optional[Progress] = None) -> TwoPartResult:
   """Two-part code with every weight sent as float32.
 
   Args:
@@ -344,10 +368,14 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     config: training of the sent model.
     x_test, y_test: optional test data for the test accuracy.
     strategy: a ``tf.distribute`` strategy for training; default when None.
+    progress: advanced by one per epoch of ``max_epochs`` and one per
+      candidate, with a line per candidate; None: a new report on stderr.
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model, info = train_model(model_fn, x, y, config, strategy)
+  progress = Progress.started(progress, "two-part (float32)",
+                              config.train.max_epochs + 1)
+  model, info = train_model(model_fn, x, y, config, strategy, progress)
   payload = float32_payload(model.get_weights())
   batch, forward = config.train.eval_batch_size, training.make_forward(model)
   bits, acc = evaluate(model, x, y, batch, forward=forward)
@@ -355,6 +383,7 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
       option={}, model_bits=8.0 * len(payload), data_bits=bits,
       selection_bits=0.0, train_accuracy=acc,
       test_accuracy=_accuracy(model, x_test, y_test, batch, forward))
+  progress.advance(1, note=_candidate_line("float32", candidate))
   return _result("float32", x, num_classes, num_weights(model), [candidate],
                  [payload], info, began)
 
@@ -363,7 +392,8 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                     num_classes: int, *,
                     config: TwoPartConfig = TwoPartConfig(),
                     compression: CompressionConfig = CompressionConfig(),
-                    x_test=None, y_test=None, strategy=None) -> TwoPartResult:
+                    x_test=None, y_test=None, strategy=None,
+                    progress: Optional[Progress] = None) -> TwoPartResult:
   """Two-part code with quantised, entropy-coded weights (one per b).
 
   For every b of ``compression.bits_grid``, the trained weights are
@@ -373,7 +403,10 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model, info = train_model(model_fn, x, y, config, strategy)
+  progress = Progress.started(
+      progress, "two-part (compressed)",
+      config.train.max_epochs + len(compression.bits_grid))
+  model, info = train_model(model_fn, x, y, config, strategy, progress)
   bob = model_fn(config.seed)
   weights = model.get_weights()
   batch, forward = config.train.eval_batch_size, training.make_forward(bob)
@@ -393,9 +426,8 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                  "zero_fraction": float(np.mean(np.concatenate(
                      [np.ravel(w) == 0 for w in bob.get_weights()])))}))
     payloads.append(payload)
-    logging.info("compressed b=%d: model %.0f + data %.0f + %.2f bits = %.0f "
-                 "bits, train accuracy %.4f", b, candidates[-1].model_bits,
-                 bits, selection, candidates[-1].codelength_bits, acc)
+    progress.advance(1, note=_candidate_line(f"compressed b={b}",
+                                             candidates[-1]))
   return _result("compressed", x, num_classes, num_weights(model), candidates,
                  payloads, info, began)
 
@@ -445,13 +477,16 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                   num_classes: int, *,
                   config: TwoPartConfig = TwoPartConfig(),
                   subspace: SubspaceConfig = SubspaceConfig(),
-                  x_test=None, y_test=None) -> TwoPartResult:
+                  x_test=None, y_test=None,
+                  progress: Optional[Progress] = None) -> TwoPartResult:
   """Two-part code with the model in a random affine subspace of dimension d.
 
   For every d, z is trained (from 0) with ``subspace.train``, then for every
   precision p the labels' bits are computed with z as Bob decodes it at p
   bits. Test accuracy is computed for the best p of each d. Arguments as in
-  :func:`float32_code`; training runs under the default strategy.
+  :func:`float32_code`; training runs under the default strategy. Progress:
+  one per epoch of ``subspace.train.max_epochs`` and one per precision, for
+  every d.
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
@@ -460,8 +495,13 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   n_train = split_train(len(x), config.val_fraction)
   selection = (math.log2(len(subspace.dims)) +
                math.log2(len(subspace.precisions)))
+  max_epochs = subspace.train.max_epochs
+  progress = Progress.started(
+      progress, "two-part (subspace)",
+      len(subspace.dims) * (max_epochs + len(subspace.precisions)))
   candidates, payloads, per_dim = [], [], []
-  for d in subspace.dims:
+  for i, d in enumerate(subspace.dims):
+    progress.update(dim=f"d={d} ({i + 1}/{len(subspace.dims)})")
     model = agreed_model(model_fn, config.seed)
     space = subspace_lib.AffineSubspace(model, subspace_lib.make_projection(
         num_params, d, seed=subspace.projection_seed,
@@ -469,7 +509,9 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
         dense_max_entries=subspace.dense_max_entries))
     trained = subspace_lib.train_subspace(
         model, space, x[:n_train], y[:n_train], val_x=x[n_train:],
-        val_y=y[n_train:], config=subspace.train, seed=config.seed)
+        val_y=y[n_train:], config=subspace.train, seed=config.seed,
+        epoch_callback=_report_epochs(progress, max_epochs))
+    progress.advance(max_epochs - trained.epochs_trained)
     found, messages, best = _subspace_candidates(
         model, space, trained.z, x, y, precisions=subspace.precisions,
         selection_bits=selection, batch_size=subspace.train.eval_batch_size,
@@ -480,11 +522,9 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     candidates += found
     payloads += messages
     per_dim.append(found[best])
-    logging.info("subspace d=%d (%s): best p=%d, model %.0f + data %.0f + "
-                 "%.2f bits = %.0f bits, train accuracy %.4f", d,
-                 space.projection.kind, found[best].option["precision"],
-                 found[best].model_bits, found[best].data_bits, selection,
-                 found[best].codelength_bits, found[best].train_accuracy)
+    progress.advance(len(subspace.precisions), note=_candidate_line(
+        f"subspace d={d} ({space.projection.kind}), best "
+        f"p={found[best].option['precision']}", found[best]))
   info = {"train_size": n_train, "val_size": len(x) - n_train,
           "best_per_dim": [c.summary() for c in per_dim]}
   return _result("subspace", x, num_classes, num_params, candidates, payloads,

@@ -60,7 +60,6 @@ import math
 import time
 from typing import Callable, Optional, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -71,6 +70,7 @@ from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.keras_compat import tf_keras
+from tfmdl.progress import Progress
 
 tfd = tfp.distributions
 
@@ -451,8 +451,12 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
                  VariationalConfig, strategy: tf.distribute.Strategy, *,
                  x_test=None, y_test=None,
                  epoch_callback: Optional[Callable[[int, EpochPoint], None]]
-                 = None) -> PointResult:
-  """Train and price grid point ``index`` (prior scale ``prior_stddevs[i]``)."""
+                 = None, progress: Optional[Progress] = None) -> PointResult:
+  """Train and price grid point ``index`` (prior scale ``prior_stddevs[i]``).
+
+  ``progress``, if given, is advanced by one per epoch; the pricing after
+  training (one more unit) is the caller's to report.
+  """
   began = time.perf_counter()
   prior_stddev = float(config.prior_stddevs[index])
   seed = config.seed
@@ -466,19 +470,21 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
   history = []
 
   def on_epoch(epoch, m):
-    point = _epoch_point(m, x, y, epoch, config.epoch_num_samples, batch,
-                         forward, det_bits)
-    history.append(point)
-    if epoch_callback is not None:
-      epoch_callback(index, point)
+    if config.epoch_num_samples:
+      point = _epoch_point(m, x, y, epoch, config.epoch_num_samples, batch,
+                           forward, det_bits)
+      history.append(point)
+      if epoch_callback is not None:
+        epoch_callback(index, point)
+    if progress is not None and epoch > 0:
+      progress.advance(1, epoch=f"epoch {epoch}/{config.train.max_epochs}")
 
   train_config = dataclasses.replace(config.train,
                                      regularization_scale=1.0 / len(x))
   empty_x, empty_y = x[:0], y[:0]
   result = training.train(
       model, x, y, val_x=empty_x, val_y=empty_y, config=train_config,
-      seed=seed, strategy=strategy,
-      epoch_callback=on_epoch if config.epoch_num_samples else None)
+      seed=seed, strategy=strategy, epoch_callback=on_epoch)
 
   totals, accuracies = monte_carlo_nll(model, x, y, config.num_samples,
                                        batch, forward=forward)
@@ -519,6 +525,7 @@ def variational_code(
     done_points: Sequence[PointResult] = (),
     point_callback: Optional[Callable[[PointResult], None]] = None,
     epoch_callback: Optional[Callable[[int, EpochPoint], None]] = None,
+    progress: Optional[Progress] = None,
 ) -> VariationalResult:
   """Variational (bits-back) codelength of labels ``y`` given ``x``, in bits.
 
@@ -537,6 +544,9 @@ def variational_code(
     point_callback: called with each newly finished grid point (to save it).
     epoch_callback: ``callback(grid_index, EpochPoint)`` after every epoch
       (epoch 0 first) when ``config.epoch_num_samples > 0``.
+    progress: advanced by one per epoch and one per grid point priced after
+      its training (training runs all ``max_epochs``, there is no
+      validation), with a line per grid point; None: a new report on stderr.
 
   Returns:
     A :class:`VariationalResult`.
@@ -547,6 +557,11 @@ def variational_code(
   strategy = strategy or tf.distribute.get_strategy()
   check_model_fn(model_fn, config.seed, float(config.prior_stddevs[0]))
   done = {p.index: p for p in done_points}
+  grid = len(config.prior_stddevs)
+  progress = Progress.started(
+      progress, "variational",
+      (grid - len(set(done) & set(range(grid)))) *
+      (config.train.max_epochs + 1))
   points = []
   for index, prior_stddev in enumerate(config.prior_stddevs):
     if index in done:
@@ -554,21 +569,26 @@ def variational_code(
       if point.prior_stddev != float(prior_stddev):
         raise ValueError(f"saved grid point {index} has prior_stddev "
                          f"{point.prior_stddev}, the grid says {prior_stddev}")
+      weight = 0
     else:
+      progress.update(point=f"prior_stddev {prior_stddev:g} ({index + 1}/"
+                      f"{grid})", epoch="")
       point = encode_point(model_fn, x, y, index, config, strategy,
                            x_test=x_test, y_test=y_test,
-                           epoch_callback=epoch_callback)
+                           epoch_callback=epoch_callback, progress=progress)
       if point_callback is not None:
         point_callback(point)
+      weight = 1 + config.train.max_epochs - point.epochs_trained
     points.append(point)
-    logging.info(
-        "prior_stddev %g (%d/%d): %.1f bits = KL %.1f + NLL %.1f (+-%s) + "
-        "float32 %.0f; train acc %.3f, %d epochs, %.1fs", prior_stddev,
-        index + 1, len(config.prior_stddevs), point.codelength_bits,
-        point.kl_bits, point.nll_bits,
-        "n/a" if point.nll_bits_stderr is None
-        else f"{point.nll_bits_stderr:.1f}", point.deterministic_bits,
-        point.train_accuracy, point.epochs_trained, point.wall_s)
+    stderr = ("n/a" if point.nll_bits_stderr is None
+              else f"{point.nll_bits_stderr:.1f}")
+    progress.advance(weight, note=(
+        f"prior_stddev {prior_stddev:g} ({index + 1}/{grid}): "
+        f"{point.codelength_bits:.1f} bits = KL {point.kl_bits:.1f} + NLL "
+        f"{point.nll_bits:.1f} (+-{stderr}) + float32 "
+        f"{point.deterministic_bits:.0f}; train acc "
+        f"{point.train_accuracy:.3f}, {point.epochs_trained} epochs, "
+        f"{point.wall_s:.1f}s"))
   return VariationalResult(n=len(x), num_classes=num_classes,
                            points=tuple(points),
                            num_samples=config.num_samples,

@@ -6,11 +6,17 @@ the registry's business (:mod:`tfmdl.data.registry`).
 
 MNIST and Fashion-MNIST are read from the four standard IDX ``.gz`` files, or
 Keras's ``mnist.npz``, when found locally; otherwise from TFDS, which needs a
-network the first time.
+network the first time. Offline, TFDS would retry its downloads for minutes
+before failing; one connection to the download host (through the proxy, if
+one is set) is tried first, and its failure is an error within seconds that
+says where the data can come from instead.
 """
 
 import dataclasses
 import os
+import socket
+import urllib.parse
+import urllib.request
 
 import numpy as np
 
@@ -34,8 +40,17 @@ LOCAL_SOURCES = {
     ),
 }
 
+# What installs a local copy of LOCAL_SOURCES, for error messages.
+PACKAGES = {
+    "/usr/share/datasets/fashion-mnist": "Debian's package "
+                                         "dataset-fashion-mnist",
+}
+
 # Examples per batch when turning a TFDS split into arrays.
 _TFDS_BATCH = 10_000
+
+# Seconds that one connection to a download host may take.
+PROBE_TIMEOUT_S = 3.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -115,6 +130,11 @@ def read_tfds(name: str, data_dir: str | None) -> Splits:
   # Imported here: TFDS imports TensorFlow, which ``import tfmdl.data`` avoids.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
+    builder = tfds.builder(name, data_dir=data_dir)
+    urls = [] if builder.is_prepared() else sorted(builder.url_infos or ())
+    problem = unreachable(urls[0]) if urls else None
+    if problem is not None:
+      raise ConnectionError(f"no network: {problem}")
     splits = tfds.load(name, split=["train", "test"], data_dir=data_dir,
                        as_supervised=True)
   except Exception as err:  # pylint: disable=broad-except
@@ -132,6 +152,26 @@ def read_tfds(name: str, data_dir: str | None) -> Splits:
   return Splits(*arrays, source=f"tfds:{name}")
 
 
+def unreachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+  """Why ``url``'s host (or the proxy for it) takes no connection within
+  ``timeout_s`` seconds, or None when it does (or the scheme is not HTTP)."""
+  parts = urllib.parse.urlsplit(url)
+  if parts.scheme not in ("http", "https") or not parts.hostname:
+    return None
+  host, port = parts.hostname, parts.port or (
+      443 if parts.scheme == "https" else 80)
+  proxy = urllib.request.getproxies().get(parts.scheme)
+  if proxy and not urllib.request.proxy_bypass(host):
+    proxy_parts = urllib.parse.urlsplit(proxy)
+    host, port = proxy_parts.hostname, proxy_parts.port or 80
+  try:
+    with socket.create_connection((host, port), timeout=timeout_s):
+      return None
+  except OSError as err:
+    return (f"cannot connect to {host}:{port} in {timeout_s:g} s "
+            f"({err.strerror or type(err).__name__})")
+
+
 def _download_error(name: str, data_dir: str | None, err: Exception) -> str:
   """The one-line message for a TFDS failure, naming what works offline."""
   cause = str(err).splitlines()[0] if str(err) else ""
@@ -139,9 +179,11 @@ def _download_error(name: str, data_dir: str | None, err: Exception) -> str:
              f"({type(err).__name__}: {cause}); offline, ")
   if name in LOCAL_SOURCES:
     where = data_dir if data_dir is not None else "DIR"
+    provided = [p + (f" ({PACKAGES[p]})" if p in PACKAGES else "")
+                for p in LOCAL_SOURCES[name]]
     message += (f"put the four IDX files ({', '.join(IDX_FILES)}) in "
                 f"--data_dir {where} or in {os.path.join(where, name)}, or "
-                f"provide {' or '.join(LOCAL_SOURCES[name])}, ")
+                f"provide {' or '.join(provided)}, ")
   else:
     message += f"pass --data_dir to a folder where TFDS has prepared {name}, "
   return message + "or use the 'digits' data set"

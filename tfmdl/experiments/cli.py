@@ -40,6 +40,8 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
+from tfmdl import progress
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The flags defined here are defined for the binary that calls
 # define_config_flags: they are its key flags, listed by its --help.
@@ -93,7 +95,7 @@ class ConfigFlags:
     code: the configs' prefix, ``configs/<code>_<dataset>.py``.
     config_argument: the flag whose value is the config file's argument
       when ``--config`` is not given.
-    config, dataset, data_dir, random_labels: the flags' handles.
+    config, dataset, data_dir, random_labels, verbose: the flags' handles.
     model: the handle of ``--model``; None without it.
     workdir: the handle of ``--workdir``; None without it.
   """
@@ -103,6 +105,7 @@ class ConfigFlags:
   dataset: flags.FlagHolder
   data_dir: flags.FlagHolder
   random_labels: flags.FlagHolder
+  verbose: flags.FlagHolder
   model: Optional[flags.FlagHolder]
   workdir: Optional[flags.FlagHolder]
 
@@ -114,8 +117,9 @@ def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
   """Define the flags that pick and adjust an experiment's config.
 
   ``--config`` (with ``--config.<field>`` overrides), ``--dataset``,
-  ``--data_dir``, ``--random_labels``, ``--model`` when ``config_argument``
-  is ``"model"``, and ``--workdir`` when ``default_workdir`` is given.
+  ``--data_dir``, ``--random_labels``, ``--verbose``, ``--model`` when
+  ``config_argument`` is ``"model"``, and ``--workdir`` when
+  ``default_workdir`` is given.
 
   Args:
     code: the configs' prefix: without ``--config``, :func:`run_main` picks
@@ -153,13 +157,17 @@ def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
       random_labels=flags.DEFINE_bool(
           "random_labels", False, "Replace training labels by random ones.",
           flag_values=flag_values),
+      verbose=flags.DEFINE_bool(
+          "verbose", False, "A log line per training epoch (sets "
+          "config.train.verbose), besides the progress bar.",
+          flag_values=flag_values),
       model=model, workdir=workdir)
 
 
 def config_from_flags(handles: ConfigFlags) -> ml_collections.ConfigDict:
   """The parsed ``--config`` with ``--dataset``, ``--model`` (a new model
-  starts from its default options), ``--random_labels`` and ``--data_dir``
-  applied."""
+  starts from its default options), ``--random_labels``, ``--data_dir`` and
+  ``--verbose`` applied."""
   config = handles.config.value
   if handles.dataset.value is not None:
     config.dataset = handles.dataset.value
@@ -171,10 +179,13 @@ def config_from_flags(handles: ConfigFlags) -> ml_collections.ConfigDict:
     config.random_labels = True
   if handles.data_dir.value is not None:
     config.data_dir = handles.data_dir.value
+  if handles.verbose.value:
+    config.train.verbose = 1
   return config
 
 
 def _exit(message: str, status: int):
+  progress.interrupt()
   line = message.splitlines()[0] if message else "unknown error"
   sys.stderr.write(f"error: {line}\n")
   sys.exit(status)

@@ -9,6 +9,7 @@ a run whose config or data differ from the workdir's is refused.
 
 import dataclasses
 import os
+from typing import Sequence
 
 import ml_collections
 
@@ -55,6 +56,39 @@ def train_config(config: ml_collections.ConfigDict,
   return training.TrainConfig(**values)
 
 
+def _flat(prefix: str, values: dict) -> dict:
+  """``{"a": {"b": 1}}`` as ``{"<prefix>.a.b": 1}``."""
+  flat = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      flat.update(_flat(f"{prefix}.{key}", value))
+    else:
+      flat[f"{prefix}.{key}"] = value
+  return flat
+
+
+def hparams(config: ml_collections.ConfigDict, sections: Sequence[str],
+            **fields) -> dict:
+  """The settings that define a run, for TensorBoard's HParams dashboard.
+
+  Always the data set, its order and labels (``data_seed``, ``num_train``,
+  ``random_labels``), the model and its ``model_options.*`` and the seed;
+  then ``<section>.*`` for each of ``sections``, the parts of the config
+  that the run used (an online run: ``online``, not ``train``), less
+  ``train.verbose``; ``fields`` (``code``, ``learner``) last.
+  """
+  values = {"dataset": config.dataset, "data_seed": config.data_seed,
+            "num_train": config.num_train,
+            "random_labels": config.random_labels, "model": config.model,
+            "seed": config.seed,
+            **_flat("model_options", config.model_options.to_dict())}
+  for section in sections:
+    values.update(_flat(section, config[section].to_dict()))
+  values.pop("train.verbose", None)
+  values.update(fields)
+  return values
+
+
 def result_record(code: str, config: ml_collections.ConfigDict,
                   dataset: data.Dataset, codelength_bits: float, *,
                   wall_s: float, **fields) -> dict:
@@ -93,14 +127,25 @@ def result_record(code: str, config: ml_collections.ConfigDict,
   }
 
 
+def _without_verbosity(identity: dict) -> dict:
+  """A workdir's identity without ``train.verbose``, which changes the log,
+  not the run: a rerun with ``--verbose`` resumes."""
+  train = identity["config"].get("train")
+  if not isinstance(train, dict) or "verbose" not in train:
+    return identity
+  train = {k: v for k, v in train.items() if k != "verbose"}
+  return dict(identity, config=dict(identity["config"], train=train))
+
+
 class Workdir:
   """A run's folder: checks that it is writable and that it holds this run.
 
   ``config.json`` (the config and the data's fingerprint) is created once,
   race-free: several processes may start on the same workdir at the same
   time (shards of one run, see ``--blocks``); the first creates it and all
-  others compare theirs with it. A process with ``writable=False`` (a
-  non-chief worker of a multi-worker run) compares but creates nothing.
+  others compare theirs with it (all but ``train.verbose``). A process with
+  ``writable=False`` (a non-chief worker of a multi-worker run) compares but
+  creates nothing.
   """
 
   def __init__(self, path: str, config: ml_collections.ConfigDict,
@@ -125,8 +170,8 @@ class Workdir:
       self._check_same_run()
 
   def _check_same_run(self) -> None:
-    saved = results.read_json(self.file("config.json"))
-    mine = results.json_round_trip(self._identity)
+    saved = _without_verbosity(results.read_json(self.file("config.json")))
+    mine = _without_verbosity(results.json_round_trip(self._identity))
     if saved != mine:
       diff = sorted(k for k in set(saved["config"]) | set(mine["config"])
                     if saved["config"].get(k) != mine["config"].get(k))

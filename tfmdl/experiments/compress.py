@@ -12,10 +12,8 @@ config (``bin/compress``, ``bin/decompress``; docs/compression.md).
 """
 
 import dataclasses
-import hashlib
 import io
 import math
-import os
 import time
 from typing import Optional
 
@@ -26,30 +24,47 @@ from tfmdl import compression
 from tfmdl import prequential
 from tfmdl import results
 from tfmdl import training
-from tfmdl.codes import label_coding
 from tfmdl.codes.uniform import uniform_bits
 from tfmdl.data import Dataset
 from tfmdl.experiments import common
+from tfmdl.experiments import defaults
 from tfmdl.experiments.prequential import prequential_config
+
+# The config's parts that decide Bob's replay, and within them the fields
+# that do not (logging, evaluations that do not feed back). The rest of a
+# config (where the data lie, the test set, how random labels are drawn,
+# other learners) does not enter decoding and stays out of the file.
+DECODING_FIELDS = ("dataset", "data_seed", "num_train", "model",
+                   "model_options", "seed", "strategy", "deterministic",
+                   "train", "prequential")
+_NOT_DECODING = {"train": ("verbose",),
+                 "prequential": ("record_epoch_bits", "final_model")}
 
 
 @dataclasses.dataclass(frozen=True)
 class CompressResult:
   """What :func:`compress` wrote and how it compares with the codelength.
 
-  ``overhead_bits = payload_bits - codelength_bits`` splits into the cost of
-  quantising probabilities (``quantization_bits``) and the range coder's
-  termination and word rounding (``coder_bits``).
+  The file is ``header_bits`` (what Bob needs, labels-free) +
+  ``payload_bits`` (the code) + ``checks_bits`` (a check of the labels and
+  of the payload, not part of the code). ``overhead_bits = payload_bits -
+  codelength_bits`` splits into the cost of quantising probabilities
+  (``quantization_bits``) and the range coder's termination and word
+  rounding (``coder_bits``).
   """
   path: str
   n: int
   num_classes: int
-  file_bits: int
   header_bits: int
   payload_bits: int
+  checks_bits: int
   codelength_bits: float
   quantized_bits: float
   wall_s: float
+
+  @property
+  def file_bits(self) -> int:
+    return self.header_bits + self.payload_bits + self.checks_bits
 
   @property
   def overhead_bits(self) -> float:
@@ -64,38 +79,46 @@ class CompressResult:
     return self.payload_bits - self.quantized_bits
 
 
-def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
-           encoded: compression.EncodedLabels) -> dict:
-  """The header of a labels file: what Bob needs to decode and to check.
+def decoding_settings(config: ml_collections.ConfigDict) -> dict:
+  """The part of ``config`` that Bob's replay depends on
+  (:data:`DECODING_FIELDS`), as a dict."""
+  settings = {}
+  for field in DECODING_FIELDS:
+    value = config[field]
+    if isinstance(value, ml_collections.ConfigDict):
+      value = {k: v for k, v in value.to_dict().items()
+               if k not in _NOT_DECODING.get(field, ())}
+    settings[field] = value
+  return results.json_round_trip(settings)
 
-  Fields: ``format_version``, ``code``, the full ``config``, ``seed``,
-  ``data_seed``, ``block_seeds``, ``n``, ``num_classes``, ``timesteps``,
-  ``precision_bits``, ``data_fingerprint`` (inputs and labels,
-  :meth:`tfmdl.data.Dataset.fingerprint`), ``inputs_fingerprint``,
-  ``labels_dtype``, ``labels_sha256``, ``payload_bytes``, ``payload_sha256``,
-  ``codelength_bits`` (float prequential codelength), ``quantized_bits`` and
-  ``environment`` (:func:`tfmdl.compression.environment`).
+
+def decoding_config(settings: dict) -> ml_collections.ConfigDict:
+  """A complete config from a header's :func:`decoding_settings`: the
+  defaults of :func:`tfmdl.experiments.defaults.base_config` elsewhere."""
+  merged = defaults.base_config(settings["dataset"],
+                                settings["model"]).to_dict()
+  for field, value in settings.items():
+    if isinstance(value, dict) and field != "model_options":
+      merged[field] = dict(merged[field], **value)
+    else:
+      merged[field] = value
+  return ml_collections.ConfigDict(merged)
+
+
+def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
+  """The header of a labels file: what Bob needs to decode, and can check
+  before he does. Nothing in it depends on the labels.
+
+  Fields: ``code`` (``"prequential"``), ``config``
+  (:func:`decoding_settings`), ``inputs_fingerprint`` (sha256 of the inputs'
+  dtype, shape and bytes, :func:`tfmdl.compression.inputs_fingerprint`) and
+  ``environment`` (:func:`tfmdl.compression.environment`). The schedule, the
+  block seeds, n and K follow from the config and the inputs.
   """
   return {
-      "format_version": compression.FORMAT_VERSION,
       "code": "prequential",
-      "config": config.to_dict(),
-      "seed": config.seed,
-      "data_seed": config.data_seed,
-      "block_seeds": [prequential.block_seed(config.seed, i)
-                      for i in range(1, len(encoded.timesteps))],
-      "n": len(dataset.y_train),
-      "num_classes": dataset.num_classes,
-      "timesteps": encoded.timesteps,
-      "precision_bits": label_coding.PRECISION,
-      "data_fingerprint": dataset.fingerprint(),
+      "config": decoding_settings(config),
       "inputs_fingerprint": compression.inputs_fingerprint(dataset.x_train),
-      "labels_dtype": dataset.y_train.dtype.str,
-      "labels_sha256": compression.labels_checksum(dataset.y_train),
-      "payload_bytes": len(encoded.payload),
-      "payload_sha256": hashlib.sha256(encoded.payload).hexdigest(),
-      "codelength_bits": encoded.float_bits,
-      "quantized_bits": encoded.quantized_bits,
       "environment": compression.environment(),
   }
 
@@ -103,7 +126,8 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
 def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
   """Encode the training labels of ``config``'s data set into ``path``.
 
-  The file's header is :func:`file_header`.
+  The file's header is :func:`file_header`; the labels' checksum follows
+  the payload.
 
   Raises:
     ValueError: on a bad config, ``config.deterministic`` off, or a learner
@@ -122,13 +146,13 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
       dataset.num_classes, prequential_config(config),
       training.get_strategy(config.strategy))
-  compression.write_file(path, file_header(config, dataset, encoded),
-                         encoded.payload)
-  file_bits = 8 * os.path.getsize(path)
+  written = compression.write_file(
+      path, file_header(config, dataset), encoded.payload,
+      compression.labels_checksum(dataset.y_train))
   return CompressResult(
       path=path, n=len(dataset.y_train), num_classes=dataset.num_classes,
-      file_bits=file_bits, header_bits=file_bits - encoded.payload_bits,
-      payload_bits=encoded.payload_bits, codelength_bits=encoded.float_bits,
+      header_bits=written.header_bits, payload_bits=written.payload_bits,
+      checks_bits=written.checks_bits, codelength_bits=encoded.float_bits,
       quantized_bits=encoded.quantized_bits,
       wall_s=time.perf_counter() - began)
 
@@ -149,16 +173,17 @@ def decompress(path: str, out: str, *, force: bool = False,
 
   Loads the inputs named by the header's config (``data_dir`` overrides
   where to find them), checks them and the environment, replays the
-  training and checks the decoded labels' sha256 before writing anything.
+  training and checks the decoded labels' checksum before writing anything.
 
   Raises:
     ValueError: bad or damaged file, other inputs, another environment
       (unless ``force``), or decoded labels that fail the checksum.
   """
   began = time.perf_counter()
-  saved, payload = compression.read_file(path)
+  labels_file = compression.read_file(path)
+  saved = labels_file.header
   diffs = compression.check_environment(saved["environment"], force)
-  config = ml_collections.ConfigDict(saved["config"])
+  config = decoding_config(saved["config"])
   if data_dir is not None:
     config.data_dir = data_dir
   training.make_deterministic(config.seed, config.deterministic)
@@ -168,17 +193,13 @@ def decompress(path: str, out: str, *, force: bool = False,
     raise ValueError(f"the inputs differ from those {path} was encoded with "
                      "(inputs fingerprint mismatch: other data, order or "
                      "preprocessing)")
-  if dataset.num_classes != saved["num_classes"]:
-    raise ValueError(f"the data set has {dataset.num_classes} classes, the "
-                     f"file {saved['num_classes']}")
+  pconfig = prequential_config(config)
   y = compression.decode_labels(
-      common.model_fn(config, dataset), x, saved["num_classes"], payload,
-      saved["timesteps"], prequential_config(config),
+      common.model_fn(config, dataset), x, dataset.num_classes,
+      labels_file.payload, prequential.schedule(len(x), pconfig), pconfig,
       training.get_strategy(config.strategy))
-  y = y.astype(np.dtype(saved["labels_dtype"]))
-  decoded = dataclasses.replace(dataset, y_train=y)
-  if (compression.labels_checksum(y) != saved["labels_sha256"] or
-      decoded.fingerprint() != saved["data_fingerprint"]):
+  y = y.astype(dataset.y_train.dtype)
+  if compression.labels_checksum(y) != labels_file.labels_checksum:
     raise ValueError(
         "checksum mismatch: the decoded labels differ from the encoded ones "
         "(the replayed training gave other floats" +
@@ -187,7 +208,7 @@ def decompress(path: str, out: str, *, force: bool = False,
   buffer = io.BytesIO()
   np.save(buffer, y, allow_pickle=False)
   results.write_bytes(out, buffer.getvalue())
-  return DecompressResult(path=out, n=len(y), num_classes=saved["num_classes"],
+  return DecompressResult(path=out, n=len(y), num_classes=dataset.num_classes,
                           environment_diffs=tuple(diffs),
                           wall_s=time.perf_counter() - began)
 
@@ -196,8 +217,10 @@ def bits_summary(result: CompressResult) -> str:
   """Sizes and overhead of a :class:`CompressResult`, for ``bin/compress``."""
   uniform = uniform_bits(result.n, result.num_classes)
   return (
-      f"wrote {result.path}: {result.file_bits} bits in all "
-      f"(header {result.header_bits}, payload {result.payload_bits})\n"
+      f"wrote {result.path}: {result.file_bits} bits = header "
+      f"{result.header_bits} (decoding settings, no labels) + payload "
+      f"{result.payload_bits} (the code) + checks {result.checks_bits} "
+      "(labels checksum and payload CRC: a check, not part of the code)\n"
       f"prequential codelength {result.codelength_bits:.1f} bits "
       f"(uniform {uniform:.1f}, ratio {result.codelength_bits / uniform:.4f})\n"
       f"payload overhead {result.overhead_bits:+.1f} bits "

@@ -68,7 +68,7 @@ def base_config(dataset: str, model: str, **model_options
   config.train = ml_collections.ConfigDict(dict(
       batch_size=128, learning_rate=1e-3, max_epochs=50, patience=3,
       min_epochs=1, augment=False, shift_pixels=4, regularization_scale=1.0,
-      jit_compile=False, steps_per_call=16, eval_batch_size=1024, verbose=1))
+      jit_compile=False, steps_per_call=16, eval_batch_size=1024, verbose=0))
 
   config.prequential = ml_collections.ConfigDict(dict(
       timesteps=config_dict.placeholder(tuple), first_block=10,

@@ -30,6 +30,7 @@ import numpy as np
 
 from tfmdl import online
 from tfmdl import prequential
+from tfmdl import progress as progress_lib
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
@@ -146,7 +147,7 @@ def parse_blocks(spec: str, num_blocks: int, final_model: bool = True
 
 def _final_model(workdir: common.Workdir, write: bool, model_fn, dataset,
                  pconfig: prequential.PrequentialConfig, strategy,
-                 index: int) -> dict:
+                 index: int, progress: progress_lib.Progress) -> dict:
   """The final model's test accuracy: saved in ``workdir``, or trained now
   (and saved when ``write``)."""
   saved = load_final(workdir)
@@ -155,11 +156,9 @@ def _final_model(workdir: common.Workdir, write: bool, model_fn, dataset,
   began = time.perf_counter()
   accuracy = prequential.final_model_accuracy(
       model_fn, dataset.x_train, dataset.y_train, dataset.x_test,
-      dataset.y_test, pconfig, strategy, index)
+      dataset.y_test, pconfig, strategy, index, progress)
   record = {"test_accuracy": accuracy, "wall_s": time.perf_counter() - began,
             "seed": prequential.block_seed(pconfig.seed, index)}
-  logging.info("final model: test accuracy %.4f, %.1fs", accuracy,
-               record["wall_s"])
   if write:
     results.write_json(_final_path(workdir), record)
   return record
@@ -221,14 +220,15 @@ class _BlockSummaries:
 
 def _open_writer(workdir: Optional[common.Workdir],
                  config: ml_collections.ConfigDict) -> summaries.SummaryWriter:
-  """The workdir's TensorBoard writer, hyperparameters recorded; a no-op
+  """The workdir's TensorBoard writer, hyperparameters recorded (those the
+  learner uses: ``online.*``, or ``train.*`` and ``prequential.*``); a no-op
   writer when ``workdir`` is None (shards, non-chief workers)."""
   writer = summaries.SummaryWriter(
       None if workdir is None else workdir.tensorboard_dir)
-  writer.hparams({"code": CODE, "learner": config.learner,
-                  "dataset": config.dataset,
-                  "model": config.model, "seed": config.seed,
-                  **{f"train.{k}": v for k, v in config.train.items()}})
+  sections = (("online",) if config.learner == "online"
+              else ("train", "prequential"))
+  writer.hparams(common.hparams(config, sections, code=CODE,
+                                learner=config.learner))
   return writer
 
 
@@ -291,12 +291,17 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         block_callback=block_callback)
   else:
     done_indices = {b.index for b in done}
+    todo = [i for i in indices if i not in done_indices]
+    progress = progress_lib.Progress(CODE)
+    progress.start(**prequential.progress_total(
+        timesteps, todo, final and load_final(wd) is None))
     new = prequential.encode_blocks(
         model_fn, dataset.x_train, dataset.y_train, dataset.num_classes,
-        [i for i in indices if i not in done_indices], config=pconfig,
-        strategy=strategy, block_callback=block_callback)
+        todo, config=pconfig, strategy=strategy,
+        block_callback=block_callback, progress=progress)
     final_record = (_final_model(wd, chief, model_fn, dataset, pconfig,
-                                 strategy, len(timesteps)) if final else None)
+                                 strategy, len(timesteps), progress)
+                    if final else None)
     if blocks is not None:
       missing = _missing(load_blocks(wd), load_final(wd), pconfig, timesteps)
       logging.info("shard %s done; %s", blocks,

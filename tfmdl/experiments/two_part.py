@@ -112,8 +112,9 @@ def run(config: ml_collections.ConfigDict,
     two_part.check_dims_fit(probe, subspace.dims)
   wd = common.Workdir(workdir, config, dataset.fingerprint())
   writer = summaries.SummaryWriter(wd.tensorboard_dir)
-  writer.hparams({"code": f"{TAG}_{code}", "dataset": config.dataset,
-                  "model": config.model, "seed": config.seed})
+  own = {"compressed": ("compression",), "subspace": ("subspace",)}
+  writer.hparams(common.hparams(
+      config, ("train", "two_part") + own.get(code, ()), code=f"{TAG}_{code}"))
   args = dict(config=tp_config, x_test=dataset.x_test, y_test=dataset.y_test)
   x, y, k = dataset.x_train, dataset.y_train, dataset.num_classes
   logging.info("two-part code %s of %s (n=%d) with %s", code, config.dataset,

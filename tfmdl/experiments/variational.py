@@ -148,12 +148,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
     logging.info("resuming: %d grid point(s) already in %s", len(done),
                  workdir)
   top = summaries.SummaryWriter(wd.tensorboard_dir)
-  top.hparams({"code": CODE, "dataset": config.dataset,
-               "model": config.model, "seed": config.seed,
-               "random_labels": config.random_labels,
-               **{f"train.{k}": v for k, v in config.train.items()},
-               **{f"variational.{k}": v
-                  for k, v in config.variational.items()}})
+  top.hparams(common.hparams(config, ("train", "variational"), code=CODE))
   top.flush()
   on_epoch = _EpochSummaries(wd, vconfig.prior_stddevs, len(dataset.x_train),
                              dataset.num_classes)

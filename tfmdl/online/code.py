@@ -12,7 +12,6 @@ import math
 import time
 from typing import Callable, Optional
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -23,6 +22,7 @@ from tfmdl.codes import units
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.online.config import OnlineConfig
 from tfmdl.online.learner import OnlineLearner
+from tfmdl.progress import Progress
 
 
 def member_seeds(config: OnlineConfig) -> tuple:
@@ -64,6 +64,7 @@ def online_code(
     y_test: Optional[np.ndarray] = None,
     strategy: Optional[tf.distribute.Strategy] = None,
     block_callback: Optional[Callable[[prequential.BlockResult], None]] = None,
+    progress: Optional[Progress] = None,
 ) -> prequential.PrequentialResult:
   """Online prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
@@ -80,6 +81,8 @@ def online_code(
       None.
     block_callback: called with each block of the timesteps as soon as all
       its samples are encoded (TensorBoard, block files).
+    progress: advanced by one per iteration of the learner (minibatches + 1),
+      with a line per block; None: a new report on stderr.
 
   Returns:
     A :class:`tfmdl.prequential.PrequentialResult` whose blocks follow the
@@ -105,6 +108,8 @@ def online_code(
   bits[0] += config.setting_bits
   correct[:first] = 1.0 / num_classes
   bounds = list(zip((0,) + timesteps[:-1], timesteps))
+  progress = Progress.started(progress, "prequential (online)",
+                              learner.num_minibatches + 1)
   blocks, encoded, block_began = [], 0, time.perf_counter()
   while learner.position <= learner.num_minibatches:
     count = min(config.steps_per_call,
@@ -124,12 +129,17 @@ def online_code(
                      config, num_classes, now - block_began)
       block_began = now
       blocks.append(block)
-      logging.info("online block %d/%d [%d, %d): %.1f bits, %.3f bits/sample,"
-                   " accuracy %.3f, temperature %.3f", block.index + 1,
-                   len(bounds), block.start, block.end, block.bits,
-                   block.bits_per_sample, block.accuracy, learner.temperature)
       if block_callback is not None:
         block_callback(block)
+      progress.advance(0, note=(
+          f"online block {block.index + 1}/{len(bounds)} [{block.start}, "
+          f"{block.end}): {block.bits:.1f} bits, {block.bits_per_sample:.3f} "
+          f"bits/sample, accuracy {block.accuracy:.3f}, temperature "
+          f"{learner.temperature:.3f}"))
+    done = min(learner.position, learner.num_minibatches)
+    progress.advance(
+        count, minibatch=f"minibatch {done}/{learner.num_minibatches}",
+        bits=f"{units.bits_to_kbits(bits[:encoded].sum()):.3f} kbits so far")
   wall_s = time.perf_counter() - began
 
   test_accuracy, test_wall_s = None, 0.0

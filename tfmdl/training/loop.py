@@ -55,7 +55,8 @@ class TrainConfig:
       deterministic MaxPool gradient: turn op determinism off to use it.
     steps_per_call: train steps run inside one ``tf.function`` call.
     eval_batch_size: batch size of evaluation.
-    verbose: 0 silent, 1 a line per epoch.
+    verbose: 0 silent, 1 a log line per epoch (progress reports show the
+      epoch anyway, see :mod:`tfmdl.progress`).
   """
   batch_size: int = 128
   learning_rate: float = 1e-3
@@ -68,7 +69,7 @@ class TrainConfig:
   jit_compile: bool = False
   steps_per_call: int = 16
   eval_batch_size: int = 1024
-  verbose: int = 1
+  verbose: int = 0
 
   def __post_init__(self):
     for field in ("batch_size", "max_epochs", "steps_per_call",
