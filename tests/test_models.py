@@ -153,7 +153,7 @@ def test_variational_outputs_are_random():
 
 
 @pytest.mark.parametrize("name,options,message", [
-    ("resnet", {}, "unknown model 'resnet'; known: lenet, mlp"),
+    ("resnet50", {}, "unknown model 'resnet50'; known: lenet, mlp"),
     ("mlp", {"width": 10}, "unknown option(s) width for model 'mlp'"),
     ("lenet", {"dropout": 0.5}, "unknown option(s) dropout"),
 ])

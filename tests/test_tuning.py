@@ -103,7 +103,7 @@ def test_model_options_from_knobs():
     ({"model": ()}, "no choices"),
     ({"model": "mlp"}, "must be a tuple of choices"),
     ({"model": ("mlp", "mlp")}, "repeated"),
-    ({"model": ("resnet",)}, "not tunable"),
+    ({"model": ("resnet50",)}, "not tunable"),
     ({"model": ("mlp",), "width": (64.5,)}, "integers >= 1"),
     ({"model": ("mlp",), "depth": (0,)}, "integers >= 1"),
     ({"model": ("mlp",), "dropout": (1.0,)}, r"\[0, 1\)"),

@@ -100,7 +100,7 @@ KNOBS = ("model", "learning_rate", "batch_size", "width", "depth", "dropout",
          "prior_stddev")
 # Which knobs shape each zoo model: ``width`` and ``depth`` make an MLP's
 # ``hidden_sizes = (width,) * depth`` (256 and 2 when only one is searched);
-# ``width`` is ``shallow``'s width.
+# ``width`` is ``shallow``'s width and ``resnet``'s first stage's channels.
 MODEL_KNOBS = {
     "mlp": ("width", "depth", "dropout"),
     "shallow": ("width",),
@@ -108,6 +108,7 @@ MODEL_KNOBS = {
     "tinycnn": ("dropout",),
     "vgg_mnist": ("dropout",),
     "vgg": ("dropout",),
+    "resnet": ("width",),
 }
 _ALWAYS = ("model", "learning_rate", "batch_size")
 _INTEGER_KNOBS = ("batch_size", "width", "depth")
@@ -239,7 +240,7 @@ class SearchSpace:
     if model == "mlp" and ("width" in used or "depth" in used):
       options["hidden_sizes"] = ((used.get("width", 256),) *
                                  used.get("depth", 2))
-    elif model == "shallow" and "width" in used:
+    elif model in ("shallow", "resnet") and "width" in used:
       options["width"] = used["width"]
     if "dropout" in used:
       options["dropout"] = used["dropout"]
