@@ -65,12 +65,48 @@ def default_timesteps(n: int, first: int = 10) -> tuple:
   return tuple(steps)
 
 
-def check_timesteps(timesteps: Sequence[int], n: int) -> tuple:
+def fraction_timesteps(fractions: Sequence[float], n: int) -> tuple:
+  """Timesteps given as fractions of n: ``max(1, round(f * n))`` each.
+
+  Voita & Titov (2020) give the blocks of their online code as shares of the
+  data (0.1%, 0.2%, 0.4%, ..., 50%, 100%), so one schedule serves data sets
+  of every size. Fractions that round to the same count are merged (a small
+  n has fewer blocks); Bob, knowing n, computes the same timesteps.
+
+  >>> fraction_timesteps((0.001, 0.002, 0.004, 0.5, 1.0), 1000)
+  (1, 2, 4, 500, 1000)
+
+  Raises:
+    ValueError: unless the fractions are strictly increasing in (0, 1] and
+      end with 1.
+  """
+  fractions = tuple(float(f) for f in fractions)
+  if not fractions or fractions[-1] != 1.0:
+    raise ValueError(f"fractions of n must end with 1.0 (all labels sent), "
+                     f"got {list(fractions)}")
+  if fractions[0] <= 0 or any(b <= a for a, b in zip(fractions,
+                                                      fractions[1:])):
+    raise ValueError(f"fractions of n must be strictly increasing in (0, 1], "
+                     f"got {list(fractions)}")
+  return tuple(sorted({max(1, round(f * n)) for f in fractions}))
+
+
+def _are_fractions(timesteps: Sequence) -> bool:
+  """Whether a schedule is given as fractions of n: floats in [0, 1]."""
+  return (bool(timesteps) and
+          all(isinstance(t, (float, np.floating)) and 0 <= t <= 1
+              for t in timesteps))
+
+
+def check_timesteps(timesteps: Sequence, n: int) -> tuple:
   """Validate a custom schedule: strictly increasing integers in [1, n].
 
   The last timestep must be ``n`` (every label is sent); a schedule ending
-  early is refused rather than silently extended.
+  early is refused rather than silently extended. A schedule of floats in
+  [0, 1] gives fractions of n instead (:func:`fraction_timesteps`).
   """
+  if _are_fractions(timesteps):
+    return fraction_timesteps(timesteps, n)
   steps = tuple(int(t) for t in timesteps)
   if any(t != s for t, s in zip(timesteps, steps)):
     raise ValueError(f"timesteps must be integers, got {list(timesteps)}")
