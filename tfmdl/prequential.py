@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmdl import training
+from tfmdl import user_models
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
@@ -202,6 +203,7 @@ class PrequentialResult(ComparedToUniform):
   test_accuracy: Optional[float]
   wall_s: float
   final_model_wall_s: float
+  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
   def codelength_bits(self) -> float:
@@ -353,6 +355,7 @@ def encode_blocks(
       any training.
   """
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   bounds = block_bounds(schedule(len(x), config))
   bad = [i for i in indices if not 0 <= i < len(bounds)]
   if bad:
@@ -438,8 +441,10 @@ def prequential_code(
   """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
   Args:
-    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model
-      that outputs logits; called once per block, under the strategy's scope.
+    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model;
+      called once per block, under the strategy's scope. Or a built model,
+      cloned per block (:mod:`tfmdl.user_models`); a softmax or sigmoid head
+      is measured through its logits.
     x, y: inputs and integer labels, in the agreed transmission order.
     num_classes: K.
     config: schedule, validation split, seed and training hyperparameters.
@@ -454,6 +459,7 @@ def prequential_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
   timesteps = schedule(n, config)
   strategy = strategy or tf.distribute.get_strategy()
