@@ -458,6 +458,9 @@ def prequential_code(
     A :class:`PrequentialResult`.
   """
   began = time.perf_counter()
+  if isinstance(x, tf.data.Dataset):
+    raise ValueError("a tf.data input goes through tfmdl.description_length "
+                     "(or tfmdl.prequential_stream), which reads it in order")
   validate_labelled_arrays(x, y, num_classes)
   model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
