@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmdl import training
+from tfmdl import user_models
 from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
@@ -66,12 +67,48 @@ def default_timesteps(n: int, first: int = 10) -> tuple:
   return tuple(steps)
 
 
-def check_timesteps(timesteps: Sequence[int], n: int) -> tuple:
+def fraction_timesteps(fractions: Sequence[float], n: int) -> tuple:
+  """Timesteps given as fractions of n: ``max(1, round(f * n))`` each.
+
+  Voita & Titov (2020) give the blocks of their online code as shares of the
+  data (0.1%, 0.2%, 0.4%, ..., 50%, 100%), so one schedule serves data sets
+  of every size. Fractions that round to the same count are merged (a small
+  n has fewer blocks); Bob, knowing n, computes the same timesteps.
+
+  >>> fraction_timesteps((0.001, 0.002, 0.004, 0.5, 1.0), 1000)
+  (1, 2, 4, 500, 1000)
+
+  Raises:
+    ValueError: unless the fractions are strictly increasing in (0, 1] and
+      end with 1.
+  """
+  fractions = tuple(float(f) for f in fractions)
+  if not fractions or fractions[-1] != 1.0:
+    raise ValueError(f"fractions of n must end with 1.0 (all labels sent), "
+                     f"got {list(fractions)}")
+  if fractions[0] <= 0 or any(b <= a for a, b in zip(fractions,
+                                                      fractions[1:])):
+    raise ValueError(f"fractions of n must be strictly increasing in (0, 1], "
+                     f"got {list(fractions)}")
+  return tuple(sorted({max(1, round(f * n)) for f in fractions}))
+
+
+def _are_fractions(timesteps: Sequence) -> bool:
+  """Whether a schedule is given as fractions of n: floats in [0, 1]."""
+  return (bool(timesteps) and
+          all(isinstance(t, (float, np.floating)) and 0 <= t <= 1
+              for t in timesteps))
+
+
+def check_timesteps(timesteps: Sequence, n: int) -> tuple:
   """Validate a custom schedule: strictly increasing integers in [1, n].
 
   The last timestep must be ``n`` (every label is sent); a schedule ending
-  early is refused rather than silently extended.
+  early is refused rather than silently extended. A schedule of floats in
+  [0, 1] gives fractions of n instead (:func:`fraction_timesteps`).
   """
+  if _are_fractions(timesteps):
+    return fraction_timesteps(timesteps, n)
   steps = tuple(int(t) for t in timesteps)
   if any(t != s for t, s in zip(timesteps, steps)):
     raise ValueError(f"timesteps must be integers, got {list(timesteps)}")
@@ -172,6 +209,7 @@ class PrequentialResult(ComparedToUniform):
   test_accuracy: Optional[float]
   wall_s: float
   final_model_wall_s: float
+  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
   def codelength_bits(self) -> float:
@@ -285,18 +323,33 @@ def encode_block(model_fn: ModelFn, x, y, index: int, start: int, end: int,
                            strategy, epoch_callback=on_epoch)
   log_probs = training.predict_log_probs(prefix.model, block_x, eval_batch,
                                          forward=prefix.forward)
+  return block_result(index, start, end, log_probs, block_y, config=config,
+                      train_result=prefix.train_result,
+                      train_size=prefix.train_size, seed=prefix.seed,
+                      wall_s=time.perf_counter() - began,
+                      epoch_bits=epoch_bits)
+
+
+def block_result(index: int, start: int, end: int, log_probs: np.ndarray,
+                 labels: np.ndarray, *, config: PrequentialConfig,
+                 train_result: training.TrainResult, train_size: int,
+                 seed: int, wall_s: float, epoch_bits: list) -> BlockResult:
+  """Block ``[start, end)`` coded with its model's log-probabilities (nats):
+  the per-sample bits, mixed with the uniform code when
+  ``config.uniform_fallback``, and what the training did. Every way of
+  reading the data (arrays here, streams in
+  :mod:`tfmdl.prequential_stream`) ends a block here."""
   per_sample = units.nats_to_bits(
-      training.per_sample_nll_nats(log_probs, block_y))
+      training.per_sample_nll_nats(log_probs, labels))
   if config.uniform_fallback:
     per_sample = mixtures.block_uniform_fallback_bits(
         per_sample, index, log_probs.shape[1])
-  result = prefix.train_result
   return BlockResult(
       index=index, start=start, end=end, bits=float(per_sample.sum()),
-      accuracy=float(np.mean(log_probs.argmax(1) == block_y)),
-      epochs_trained=result.epochs_trained, best_epoch=result.best_epoch,
-      train_size=prefix.train_size, val_size=start - prefix.train_size,
-      seed=prefix.seed, wall_s=time.perf_counter() - began,
+      accuracy=float(np.mean(log_probs.argmax(1) == labels)),
+      epochs_trained=train_result.epochs_trained,
+      best_epoch=train_result.best_epoch, train_size=train_size,
+      val_size=start - train_size, seed=seed, wall_s=wall_s,
       per_sample_bits=per_sample,
       epoch_bits=np.stack(epoch_bits) if epoch_bits else None)
 
@@ -353,6 +406,7 @@ def encode_blocks(
       any training.
   """
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   timesteps = schedule(len(x), config)
   bounds = block_bounds(timesteps)
   bad = [i for i in indices if not 0 <= i < len(bounds)]
@@ -447,8 +501,10 @@ def prequential_code(
   """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
   Args:
-    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model
-      that outputs logits; called once per block, under the strategy's scope.
+    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model;
+      called once per block, under the strategy's scope. Or a built model,
+      cloned per block (:mod:`tfmdl.user_models`); a softmax or sigmoid head
+      is measured through its logits.
     x, y: inputs and integer labels, in the agreed transmission order.
     num_classes: K.
     config: schedule, validation split, seed and training hyperparameters.
@@ -464,7 +520,11 @@ def prequential_code(
     A :class:`PrequentialResult`.
   """
   began = time.perf_counter()
+  if isinstance(x, tf.data.Dataset):
+    raise ValueError("a tf.data input goes through tfmdl.description_length "
+                     "(or tfmdl.prequential_stream), which reads it in order")
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
   timesteps = schedule(n, config)
   strategy = strategy or tf.distribute.get_strategy()

@@ -50,6 +50,7 @@ import tensorflow as tf
 
 from tfmdl import subspace as subspace_lib
 from tfmdl import training
+from tfmdl import user_models
 from tfmdl.codes import parameter_coding
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
@@ -219,6 +220,7 @@ class TwoPartResult(ComparedToUniform):
   payload: bytes = dataclasses.field(repr=False)
   training_info: dict = dataclasses.field(default_factory=dict)
   wall_s: float = 0.0
+  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
   def best(self) -> Candidate:
@@ -362,7 +364,9 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """Two-part code with every weight sent as float32.
 
   Args:
-    model_fn: ``model_fn(seed)`` returns a fresh model that outputs logits.
+    model_fn: ``model_fn(seed)`` returns a fresh model, or a built model to
+      clone (:mod:`tfmdl.user_models`); a softmax or sigmoid head is
+      measured through its logits.
     x, y: training inputs and integer labels (all n labels are encoded).
     num_classes: K.
     config: training of the sent model.
@@ -373,6 +377,7 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   progress = Progress.started(progress, "two-part (float32)",
                               config.train.max_epochs + 1)
   model, info = train_model(model_fn, x, y, config, strategy, progress)
@@ -403,6 +408,7 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   progress = Progress.started(
       progress, "two-part (compressed)",
       config.train.max_epochs + len(compression.bits_grid))
@@ -490,6 +496,7 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   num_params = check_dims_fit(agreed_model(model_fn, config.seed),
                               subspace.dims)
   n_train = split_train(len(x), config.val_fraction)

@@ -66,6 +66,7 @@ import tensorflow_probability as tfp
 
 from tfmdl import models
 from tfmdl import training
+from tfmdl import user_models
 from tfmdl.codes import units
 from tfmdl.codes.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
@@ -208,6 +209,7 @@ class VariationalResult(ComparedToUniform):
   points: tuple  # of PointResult, in grid order
   num_samples: int
   wall_s: float
+  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
   def best(self) -> PointResult:
@@ -533,7 +535,11 @@ def variational_code(
     model_fn: ``model_fn(seed, prior_stddev)`` returns a fresh ``tf_keras``
       model with Flipout layers under a ``N(0, prior_stddev^2)`` prior, its
       initializers seeded from ``seed`` (checked); called under the
-      strategy's scope, after ``tf_keras.utils.set_random_seed(seed)``.
+      strategy's scope, after ``tf_keras.utils.set_random_seed(seed)``. Or
+      a built ``tf_keras`` model, or a ``model_fn(seed)`` returning one,
+      whose Dense and Conv2D layers are turned into Flipout layers
+      (:mod:`tfmdl.user_models`); a softmax or sigmoid head is measured
+      through its logits.
     x, y: inputs and integer labels.
     num_classes: K.
     config: the prior grid, Monte Carlo sizes, seed and training.
@@ -553,6 +559,8 @@ def variational_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_variational_model_fn(model_fn, num_classes,
+                                                 example=x[:8])
   y = np.asarray(y, np.int32)
   strategy = strategy or tf.distribute.get_strategy()
   check_model_fn(model_fn, config.seed, float(config.prior_stddevs[0]))

@@ -12,7 +12,7 @@ Why the care about seeds and KL terms:
   shares one unseeded initializer, which would make two models identical.
 - The variational code needs the KL between posterior and prior (nats) and
   scales it itself. Each Flipout layer here adds exactly one loss: the full,
-  unscaled analytic KL of its kernel plus its bias.
+  unscaled analytic KL of its kernel plus its bias (if it has one).
 """
 
 import tensorflow as tf
@@ -43,9 +43,10 @@ class _SummedKL:
 
   def call(self, inputs):
     outputs = super().call(inputs)
-    self.add_loss(
-        tfd.kl_divergence(self.kernel_posterior, self.kernel_prior) +
-        tfd.kl_divergence(self.bias_posterior, self.bias_prior))
+    kl = tfd.kl_divergence(self.kernel_posterior, self.kernel_prior)
+    if self.bias_posterior is not None:
+      kl += tfd.kl_divergence(self.bias_posterior, self.bias_prior)
+    self.add_loss(kl)
     return outputs
 
 
@@ -94,7 +95,7 @@ class LayerFactory:
   def dense(self, units: int, activation=None):
     """A ``Dense`` layer, or a ``DenseFlipout`` when variational."""
     if self.variational:
-      return DenseFlipout(units, activation=activation, **self._flipout_args())
+      return DenseFlipout(units, activation=activation, **self.flipout_args())
     return tf_keras.layers.Dense(units, activation=activation,
                                  **self._deterministic_args())
 
@@ -104,7 +105,7 @@ class LayerFactory:
     if self.variational:
       return Conv2DFlipout(filters, kernel_size, strides=strides,
                            padding="same", activation=activation,
-                           **self._flipout_args())
+                           **self.flipout_args())
     return tf_keras.layers.Conv2D(filters, kernel_size, strides=strides,
                                   padding="same", activation=activation,
                                   **self._deterministic_args())
@@ -133,14 +134,19 @@ class LayerFactory:
             mean=self._posterior_scale_init, stddev=0.1,
             seed=self.next_seed()))
 
-  def _flipout_args(self) -> dict:
+  def flipout_args(self, use_bias: bool = True) -> dict:
+    """Keyword arguments of a Flipout layer: seeded posteriors, the prior.
+
+    Without ``use_bias`` the layer gets no bias (no posterior, no prior).
+    """
     kernel_loc = tf_keras.initializers.GlorotUniform(seed=self.next_seed())
     kernel_sample_seed, bias_sample_seed = self.next_seed(), self.next_seed()
     return dict(
         kernel_posterior_fn=self._posterior_fn(kernel_loc),
         kernel_prior_fn=normal_prior_fn(self._prior_stddev),
-        bias_posterior_fn=self._posterior_fn("zeros"),
-        bias_prior_fn=normal_prior_fn(self._prior_stddev),
+        bias_posterior_fn=(self._posterior_fn("zeros") if use_bias else None),
+        bias_prior_fn=(normal_prior_fn(self._prior_stddev) if use_bias
+                       else None),
         kernel_posterior_tensor_fn=lambda q: q.sample(seed=kernel_sample_seed),
         bias_posterior_tensor_fn=lambda q: q.sample(seed=bias_sample_seed),
         # One summed KL per layer is added by _SummedKL instead.

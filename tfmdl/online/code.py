@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfmdl import prequential
 from tfmdl import training
+from tfmdl import user_models
 from tfmdl.codes import mixtures
 from tfmdl.codes import units
 from tfmdl.data import validate_labelled_arrays
@@ -69,9 +70,10 @@ def online_code(
   """Online prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
   Args:
-    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model
-      that outputs logits; called once per ensemble member, twice with an
-      EMA.
+    model_fn: ``model_fn(seed)`` returns a fresh ``tf_keras`` or Keras 3 model;
+      called once per ensemble member, twice with an EMA. Or a built model,
+      cloned (:mod:`tfmdl.user_models`); a softmax or sigmoid head is
+      measured through its logits.
     x, y: inputs and integer labels, in the agreed transmission order.
     num_classes: K.
     config: the protocol's hyperparameters (module docstring).
@@ -91,6 +93,7 @@ def online_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
+  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
   timesteps = (prequential.default_timesteps(n, config.first_block)
                if config.timesteps is None

@@ -6,7 +6,9 @@ from tfmdl.training.loop import EpochLog
 from tfmdl.training.loop import make_forward
 from tfmdl.training.loop import per_sample_nll_nats
 from tfmdl.training.loop import predict_log_probs
+from tfmdl.training.loop import predict_stream_log_probs
 from tfmdl.training.loop import train
+from tfmdl.training.loop import train_on_stream
 from tfmdl.training.loop import TrainConfig
 from tfmdl.training.loop import TrainResult
 from tfmdl.training.strategy import get_strategy

@@ -137,19 +137,47 @@ def per_sample_nll_nats(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
   return -log_probs[np.arange(len(y)), y].astype(np.float64)
 
 
-def _train_dataset(x, y, config: TrainConfig, seed: int) -> tf.data.Dataset:
-  """Shuffled (reshuffled each epoch), batched, repeated, seeded."""
-  ds = tf.data.Dataset.from_tensor_slices((x, y))
-  ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+def _train_dataset(examples: tf.data.Dataset, shuffle_buffer: int,
+                   config: TrainConfig, seed: int) -> tf.data.Dataset:
+  """``examples`` shuffled (reshuffled each epoch), batched, repeated, seeded.
+
+  The same examples in the same order with the same buffer give the same
+  batches, whether they come from arrays or from a stream.
+  """
+  ds = examples.shuffle(shuffle_buffer, seed=seed,
+                        reshuffle_each_iteration=True)
   ds = ds.batch(config.batch_size).repeat()
   if config.augment:
-    if x.ndim != 4:
+    if examples.element_spec[0].shape.rank != 3:
       raise ValueError("augment needs image inputs of shape (n, H, W, C)")
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds)).map(
         lambda xy, s: (augment_batch(xy[0], s, config.shift_pixels), xy[1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def predict_stream_log_probs(examples: tf.data.Dataset, batch_size: int,
+                             *, forward) -> tuple:
+  """Log-probabilities (nats) and labels of a non-empty stream of examples.
+
+  Batches of ``batch_size`` in the stream's order, as
+  :func:`predict_log_probs` cuts arrays: the same examples give the same
+  floats.
+
+  Args:
+    examples: unbatched ``(x, y)`` pairs.
+    batch_size: evaluation batch size.
+    forward: a :func:`make_forward` function.
+
+  Returns:
+    ``(log_probs, labels)``, shapes (n, K) and (n,).
+  """
+  log_probs, labels = [], []
+  for xb, yb in examples.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+    log_probs.append(forward(xb).numpy())
+    labels.append(yb.numpy())
+  return np.concatenate(log_probs), np.concatenate(labels)
 
 
 def _snapshot(model):
@@ -197,16 +225,82 @@ def train(model,
     ValueError: on bad data (see
       :func:`tfmdl.data.validate_labelled_arrays`), before any training.
   """
-  start = time.perf_counter()
-  strategy = strategy or tf.distribute.get_strategy()
-  keras = keras_compat.keras_of(model)
   num_classes = int(model.output_shape[-1])
   validate_labelled_arrays(x, y, num_classes)
   if len(val_x):
     validate_labelled_arrays(val_x, val_y, num_classes)
-  n = len(x)
   y = np.asarray(y, np.int32)
   val_y = np.asarray(val_y, np.int32)
+
+  def evaluate(forward):
+    return predict_log_probs(model, val_x, config.eval_batch_size,
+                             forward=forward), val_y
+
+  examples = tf.data.Dataset.from_tensor_slices((x, y))
+  return _fit(model, examples, len(x), len(x),
+              evaluate if len(val_x) else None, config, seed, strategy,
+              epoch_callback)
+
+
+def train_on_stream(model,
+                    examples: tf.data.Dataset,
+                    num_examples: int,
+                    *,
+                    val_examples: tf.data.Dataset,
+                    num_val: int,
+                    config: TrainConfig = TrainConfig(),
+                    seed: int = 0,
+                    shuffle_buffer: Optional[int] = None,
+                    strategy: Optional[tf.distribute.Strategy] = None,
+                    epoch_callback: Optional[EpochCallback] = None
+                    ) -> TrainResult:
+  """:func:`train` on streams of ``(x, y)`` pairs that need not fit in memory.
+
+  Each epoch reads ``examples`` again, through a shuffle buffer of
+  ``shuffle_buffer`` examples (all ``num_examples`` when None: then the
+  batches, and so the trained weights, are those of :func:`train` on the same
+  examples as arrays). The streams must give their examples in the same order
+  at every reading; their labels are int32 in ``[0, K)``, checked by the
+  caller.
+
+  Args:
+    model: as in :func:`train`.
+    examples: the training examples, unbatched ``(x, y)`` pairs.
+    num_examples: how many ``examples`` holds.
+    val_examples: the validation examples (early stopping).
+    num_val: how many ``val_examples`` holds (0: train ``max_epochs``).
+    config, seed, strategy, epoch_callback: as in :func:`train`.
+    shuffle_buffer: examples held in memory for shuffling; None for all.
+
+  Returns:
+    A :class:`TrainResult`; the model holds the best epoch's weights.
+  """
+  if num_examples < 1:
+    raise ValueError("need at least one training example")
+  if shuffle_buffer is not None and shuffle_buffer < 1:
+    raise ValueError(f"shuffle_buffer must be >= 1, got {shuffle_buffer}")
+
+  def evaluate(forward):
+    return predict_stream_log_probs(val_examples, config.eval_batch_size,
+                                    forward=forward)
+
+  return _fit(model, examples, num_examples, shuffle_buffer or num_examples,
+              evaluate if num_val else None, config, seed, strategy,
+              epoch_callback)
+
+
+def _fit(model, examples: tf.data.Dataset, n: int, shuffle_buffer: int,
+         evaluate: Optional[Callable], config: TrainConfig, seed: int,
+         strategy: Optional[tf.distribute.Strategy],
+         epoch_callback: Optional[EpochCallback]) -> TrainResult:
+  """The loop shared by :func:`train` and :func:`train_on_stream`.
+
+  ``evaluate(forward)`` returns the validation set's log-probabilities and
+  labels; None when there is no validation set.
+  """
+  start = time.perf_counter()
+  strategy = strategy or tf.distribute.get_strategy()
+  keras = keras_compat.keras_of(model)
   steps_per_epoch = math.ceil(n / config.batch_size)
 
   with strategy.scope():
@@ -214,7 +308,7 @@ def train(model,
     optimizer.build(model.trainable_variables)
 
   dataset = strategy.experimental_distribute_dataset(
-      _train_dataset(x, y, config, seed))
+      _train_dataset(examples, shuffle_buffer, config, seed))
   iterator = iter(dataset)
 
   def step_fn(inputs):
@@ -242,23 +336,22 @@ def train(model,
 
   forward = make_forward(model)
 
-  def evaluate():
-    if len(val_x) == 0:
+  def validate():
+    if evaluate is None:
       return float("nan"), float("nan")
-    log_probs = predict_log_probs(model, val_x, config.eval_batch_size,
-                                  forward=forward)
-    nll = per_sample_nll_nats(log_probs, val_y)
-    return float(nll.mean()), float(np.mean(log_probs.argmax(1) == val_y))
+    log_probs, labels = evaluate(forward)
+    nll = per_sample_nll_nats(log_probs, labels)
+    return float(nll.mean()), float(np.mean(log_probs.argmax(1) == labels))
 
   history = []
   epoch_start = time.perf_counter()
-  val_loss, val_acc = evaluate()
+  val_loss, val_acc = validate()
   history.append(EpochLog(0, float("nan"), val_loss, val_acc,
                           time.perf_counter() - epoch_start))
   if epoch_callback is not None:
     epoch_callback(0, model)
   best_loss, best_epoch, best_weights = val_loss, 0, _snapshot(model)
-  has_val = len(val_x) > 0
+  has_val = evaluate is not None
 
   for epoch in range(1, config.max_epochs + 1):
     epoch_start = time.perf_counter()
@@ -267,7 +360,7 @@ def train(model,
       num = min(config.steps_per_call, steps_per_epoch - done)
       train_total += float(train_steps(iterator, tf.constant(num)))
       done += num
-    val_loss, val_acc = evaluate()
+    val_loss, val_acc = validate()
     log = EpochLog(epoch, train_total / n, val_loss, val_acc,
                    time.perf_counter() - epoch_start)
     history.append(log)

@@ -1,0 +1,306 @@
+"""A user's Keras model, as the ``model_fn(seed)`` that every code calls.
+
+The codes rebuild a fresh model for every block (prequential), grid point
+(variational) or transmitted model (two-part) from an agreed seed; Bob rebuilds
+the same one. A user may hand in:
+
+* a built Keras 3 or ``tf_keras`` model (Sequential or functional): each call
+  clones it with ``keras.models.clone_model`` after seeding every global
+  generator from the call's seed
+  (:func:`tfmdl.training.seed_everything`), which re-initialises its
+  weights reproducibly (initializers with their own fixed seed give the same
+  weights for every seed: still a code, one that ignores the seed). The
+  model's own weights, optimizer and compiled loss are not used: the codes
+  train with their own loop, on the cross-entropy of the logits;
+* a ``model_fn(seed)`` returning a fresh model (the codes seed the globals
+  before calling it).
+
+Either way the model's head is read (:mod:`tfmdl.models.heads`): a softmax or
+a one-unit sigmoid is turned into the logits it is computed from, so the
+model's distribution is measured exactly; other heads are refused in one
+line; so is an output of another size than the number of classes K (when K
+is not given, it is the model's). Before any training the model is built once
+and, given a few inputs, called on them: an output made of probabilities that
+the head did not reveal (a ``Lambda`` softmax) is refused.
+
+A model taking a dict of inputs gets them packed into one matrix by the data
+side (:class:`tfmdl.data.user.InputLayout`); :meth:`LogitsModelFn.with_layout`
+puts the unpacking in front of the model.
+
+For the variational code, :func:`as_variational_model_fn` gives the
+``model_fn(seed, prior_stddev)`` it calls, converting a ``tf_keras`` model's
+``Dense``/``Conv2D`` layers to Flipout (:mod:`tfmdl.models.flipout`).
+
+Example::
+
+    import keras
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model_fn = as_model_fn(model, 10)
+    logits_model = model_fn(seed=3)  # fresh weights from seed 3, logits out
+"""
+
+import inspect
+import weakref
+from typing import Mapping, Optional
+
+import numpy as np
+
+from tfmdl import keras_compat
+from tfmdl import training
+from tfmdl.data.user import InputLayout
+from tfmdl.models import flipout
+from tfmdl.models import heads
+
+
+def _is_keras_model(obj) -> bool:
+  return isinstance(obj, (keras_compat.keras3.Model,
+                          keras_compat.tf_keras.Model))
+
+
+def _built(model, example):
+  """``model``, built from ``example``'s shape if it was not yet (a
+  Sequential without an Input); refused when it cannot be."""
+  if getattr(model, "outputs", None):
+    return model
+  if (isinstance(model, (keras_compat.keras3.Sequential,
+                         keras_compat.tf_keras.Sequential)) and
+      isinstance(example, np.ndarray)):
+    model.build((None,) + example.shape[1:])
+    return model
+  return heads.output_layer(model)  # raises: subclassed or unbuilt
+
+
+def _clone(model):
+  """``keras.models.clone_model(model)``; one line if Keras cannot."""
+  try:
+    return keras_compat.keras_of(model).models.clone_model(model)
+  except (TypeError, ValueError) as e:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise ValueError(
+        f"model {model.name!r} cannot be cloned by keras.models.clone_model "
+        f"({first}): pass a model_fn(seed) that builds it") from e
+
+
+def _looks_like_probabilities(outputs: np.ndarray) -> bool:
+  """Every row in [0, 1] and summing to 1: a distribution, not logits."""
+  return bool(np.all(outputs >= 0) and np.all(outputs <= 1) and
+              np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
+
+
+def _packed(model, layout: InputLayout):
+  """``model`` behind a layer that unpacks ``layout``'s matrix into its
+  dict of inputs."""
+  keras = keras_compat.keras_of(model)
+  packed = keras.Input((layout.width,), dtype=layout.dtype, name="packed")
+  parts = keras.layers.Lambda(layout.unpack, name="unpack")(packed)
+  return keras.Model(packed, model(parts), name=f"{model.name}_packed")
+
+
+def _check_inputs_match(model, keys: Optional[tuple]) -> None:
+  """Refuses a model whose named inputs are not ``keys`` (None: one array)."""
+  structure = heads.symbolic_inputs(model)
+  names = tuple(sorted(structure)) if isinstance(structure, dict) else None
+  if names != keys:
+    raise ValueError(
+        f"model {model.name!r} takes inputs {names or 'as one tensor'}, the "
+        f"data give {keys or 'one array'}")
+
+
+class LogitsModelFn:
+  """``model_fn(seed)``: a fresh model outputting logits, from a user's model.
+
+  Attributes:
+    head: the :class:`tfmdl.models.heads.Head` of the user's model.
+    num_classes: K, the number of logits.
+    layout: the packing of a dict of inputs, or None.
+  """
+
+  def __init__(self, model_or_fn, num_classes: Optional[int] = None, *,
+               example=None, layout: Optional[InputLayout] = None):
+    """Checks the model by building it once (seed 0).
+
+    A built model's clone is made after seeding the global generators with
+    0: the codes reseed them before every model they train.
+
+    Args:
+      model_or_fn: a built Keras model or a ``model_fn(seed)``.
+      num_classes: K; None to take the model's.
+      example: a few inputs (an array or a dict of arrays, unpacked) to build
+        a Sequential without an Input and to probe the outputs; optional.
+      layout: the packing of a dict of inputs (then the built models take
+        the packed matrix).
+
+    Raises:
+      TypeError: if ``model_or_fn`` is neither a Keras model nor callable.
+      ValueError: in one line, for a model that cannot be measured: see the
+        module docstring.
+    """
+    if _is_keras_model(model_or_fn):
+      self._model, self._fn = _built(model_or_fn, example), None
+    elif callable(model_or_fn):
+      self._model, self._fn = None, model_or_fn
+    else:
+      raise TypeError("expected a Keras model or a model_fn(seed), got "
+                      f"{type(model_or_fn).__name__}")
+    self._seen = weakref.WeakSet()
+    self.layout = layout
+    model, self.head = self._logits_model(0)
+    self.num_classes = self.head.num_classes
+    if num_classes is not None and num_classes != self.num_classes:
+      raise ValueError(
+          f"the model outputs {self.num_classes} classes (layer "
+          f"{self.head.layer!r}, {self.head.kind}), the data have "
+          f"{num_classes}")
+    if example is not None:
+      self._probe(model, example)
+
+  def _logits_model(self, seed: int):
+    """A fresh model from ``seed`` with logits out, and its head."""
+    if self._fn is None:
+      training.seed_everything(seed)
+      model = _clone(self._model)
+    else:
+      model = self._fn(seed)
+      if not _is_keras_model(model):
+        raise TypeError(f"model_fn must return a Keras model, got "
+                        f"{type(model).__name__}")
+      if model in self._seen:
+        raise ValueError(
+            "model_fn returned the same model object twice: it must build a "
+            "fresh model at every call (or pass the built model itself, which"
+            " is cloned)")
+      self._seen.add(model)
+    model, head = heads.to_logits(model)
+    if self.layout is None:
+      return model, head
+    _check_inputs_match(model, self.layout.keys)
+    return _packed(model, self.layout), head
+
+  def _probe(self, model, example) -> None:
+    """Refuses ``model`` if it does not take ``example``'s inputs or turns
+    them into probabilities."""
+    if self.layout is None:
+      _check_inputs_match(model, tuple(sorted(example))
+                          if isinstance(example, Mapping) else None)
+    else:
+      example = self.layout.pack(example)
+    outputs = np.asarray(model(example, training=False), np.float64)
+    if self.head.kind == "logits" and _looks_like_probabilities(outputs):
+      raise ValueError(
+          f"model {model.name!r} outputs probabilities (rows in [0, 1] "
+          f"summing to 1) after layer {self.head.layer!r}, not logits: end it "
+          "with a linear layer or a softmax activation")
+
+  def with_layout(self, layout: Optional[InputLayout]) -> "LogitsModelFn":
+    """The same model behind the unpacking of ``layout`` (self if None or
+    already so)."""
+    if layout is None or layout == self.layout:
+      return self
+    return LogitsModelFn(self._fn if self._model is None else self._model,
+                         self.num_classes, layout=layout)
+
+  def __call__(self, seed: int):
+    """A fresh model from ``seed`` that outputs ``num_classes`` logits."""
+    model, head = self._logits_model(seed)
+    _check_same_head(head, self.head, f"model_fn({seed})")
+    return model
+
+
+def _check_same_head(head: heads.Head, first: heads.Head, call: str) -> None:
+  if (head.kind, head.num_classes) != (first.kind, first.num_classes):
+    raise ValueError(f"{call} gives another head ({head.kind}, "
+                     f"{head.num_classes} classes) than the first build "
+                     f"({first.kind}, {first.num_classes} classes)")
+
+
+def as_model_fn(model_or_fn, num_classes: Optional[int] = None, *,
+                example=None) -> LogitsModelFn:
+  """``model_or_fn`` as a :class:`LogitsModelFn` (returned as is if it is
+  one already). Arguments as in :class:`LogitsModelFn`."""
+  if isinstance(model_or_fn, LogitsModelFn):
+    if num_classes is not None and num_classes != model_or_fn.num_classes:
+      raise ValueError(f"the model outputs {model_or_fn.num_classes} "
+                       f"classes, the data have {num_classes}")
+    return model_or_fn
+  return LogitsModelFn(model_or_fn, num_classes, example=example)
+
+
+def _takes_prior(fn) -> bool:
+  """Whether ``fn`` is a ``model_fn(seed, prior_stddev)``."""
+  required = [p for p in inspect.signature(fn).parameters.values()
+              if p.default is p.empty and p.kind in (
+                  p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+  return len(required) >= 2
+
+
+class VariationalModelFn:
+  """``model_fn(seed, prior_stddev)`` of the variational code, from a user's
+  model.
+
+  A built ``tf_keras`` model, or a ``model_fn(seed)`` returning one, is
+  converted to Flipout (:func:`tfmdl.models.flipout.to_flipout`) for every
+  seed and prior scale; a ``model_fn(seed, prior_stddev)`` is taken to build
+  its own Flipout model. Either way the head is read and turned into logits,
+  as for :class:`LogitsModelFn`.
+
+  Attributes:
+    head, num_classes, layout: as for :class:`LogitsModelFn`.
+  """
+
+  def __init__(self, model_or_fn, num_classes: Optional[int] = None, *,
+               example=None, layout: Optional[InputLayout] = None):
+    """Checks the conversion by building the model once (seed 0, prior 1).
+
+    Raises:
+      ValueError: in one line, for a Keras 3 model, a layer without a
+        Flipout twin, or a head or size that cannot be measured.
+    """
+    if _is_keras_model(model_or_fn):
+      model = _built(model_or_fn, example)
+      flipout.check_convertible(model)
+      build = lambda seed, prior: flipout.to_flipout(
+          model, seed=seed, prior_stddev=prior)
+    elif callable(model_or_fn) and _takes_prior(model_or_fn):
+      build = model_or_fn
+    elif callable(model_or_fn):
+      build = lambda seed, prior: flipout.to_flipout(
+          model_or_fn(seed), seed=seed, prior_stddev=prior)
+    else:
+      raise TypeError("expected a tf_keras model or a model_fn, got "
+                      f"{type(model_or_fn).__name__}")
+    self._source = model_or_fn
+    self._build = build
+    self.layout = layout
+    self._logits = LogitsModelFn(lambda seed: build(seed, 1.0), num_classes,
+                                 example=example, layout=layout)
+    self.head = self._logits.head
+    self.num_classes = self._logits.num_classes
+
+  def with_layout(self, layout: Optional[InputLayout]
+                  ) -> "VariationalModelFn":
+    """The same model behind the unpacking of ``layout`` (self if None or
+    already so)."""
+    if layout is None or layout == self.layout:
+      return self
+    return VariationalModelFn(self._source, self.num_classes, layout=layout)
+
+  def __call__(self, seed: int, prior_stddev: float):
+    model, head = heads.to_logits(self._build(seed, prior_stddev))
+    _check_same_head(head, self.head, f"model_fn({seed}, {prior_stddev})")
+    if self.layout is None:
+      return model
+    _check_inputs_match(model, self.layout.keys)
+    return _packed(model, self.layout)
+
+
+def as_variational_model_fn(model_or_fn, num_classes: Optional[int] = None,
+                            *, example=None) -> VariationalModelFn:
+  """``model_or_fn`` as a :class:`VariationalModelFn` (as is if it is one)."""
+  if isinstance(model_or_fn, VariationalModelFn):
+    if num_classes is not None and num_classes != model_or_fn.num_classes:
+      raise ValueError(f"the model outputs {model_or_fn.num_classes} "
+                       f"classes, the data have {num_classes}")
+    return model_or_fn
+  return VariationalModelFn(model_or_fn, num_classes, example=example)
+
