@@ -282,14 +282,30 @@ def test_long_sequence_is_finite_and_bounded():
 def test_self_switch_strategies():
   block0 = np.array([[9.0, 8.0, 7.0], [1.0, 2.0, 3.0]])  # epochs 0..1
   block1 = np.array([[5.0, 5.0], [4.0, 4.0], [3.0, 2.0], [1.0, 0.5]])  # 0..3
-  got = mixtures.self_switch_strategies([block0, block1])
+  got = mixtures.self_switch_strategies([block0, block1], max_epochs=4)
   expected = np.array([
       [9.0, 8.0, 7.0, 5.0, 5.0],
       [1.0, 2.0, 3.0, 4.0, 4.0],
       [1.0, 2.0, 3.0, 3.0, 2.0],  # block 0 stopped after epoch 1
       [1.0, 2.0, 3.0, 1.0, 0.5],
+      [1.0, 2.0, 3.0, 1.0, 0.5],  # no block trained epoch 4
   ])
   np.testing.assert_array_equal(got, expected)
+  with pytest.raises(ValueError, match="max_epochs=2"):
+    mixtures.self_switch_strategies([block0, block1], max_epochs=2)
+
+
+def test_self_switch_strategy_count_is_fixed_by_the_config():
+  """Bob must know the number of strategies (every prior depends on it)
+  before block 1: it is max_epochs + 1 whatever the blocks' early stopping,
+  which depends on labels not yet decoded."""
+  rng = np.random.default_rng(0)
+  stopped = [[1, 3, 2], [5, 5, 5], [0, 1, 4]]  # epochs trained per block
+  shapes = set()
+  for epochs in stopped:
+    blocks = [rng.uniform(0, 4, (e + 1, 7)) for e in epochs]
+    shapes.add(mixtures.self_switch_strategies(blocks, max_epochs=5).shape)
+  assert shapes == {(6, 21)}
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -305,7 +321,7 @@ def test_bad_bits_raise(bad, match):
                lambda b: mixtures.fixed_share_grid_bits(b, [0.1]),
                mixtures.switch_distribution_bits,
                lambda b: mixtures.block_switch_bits(b, 0.1),
-               lambda b: mixtures.self_switch_strategies([b])):
+               lambda b: mixtures.self_switch_strategies([b], 3)):
     with pytest.raises(ValueError, match=match) as err:
       code(bad)
     assert "\n" not in str(err.value)
@@ -337,7 +353,7 @@ def test_other_bad_inputs_raise():
   with pytest.raises(ValueError, match="alphas"):
     mixtures.fixed_share_grid_bits(HAND_BITS, [])
   with pytest.raises(ValueError, match="empty"):
-    mixtures.self_switch_strategies([])
+    mixtures.self_switch_strategies([], 3)
   for seq in (((2, 0),), ((1, 0), (1, 1)), ((1, 0), (3, 1)), ((1, 2),), ()):
     with pytest.raises(ValueError):
       mixtures.switch_prior_logprob(seq, 2, 2)

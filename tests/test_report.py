@@ -128,7 +128,7 @@ def _run(model, rates, test_accuracy):
       random_labels=False, n=N, num_classes=K, timesteps=TIMESTEPS,
       data_fingerprint="f" * 64, codelength_bits=float(bits.sum()),
       test_accuracy=test_accuracy, per_sample_bits=bits,
-      epoch_bits=epoch_bits)
+      epoch_bits=epoch_bits, max_epochs=1)
 
 
 def _switch_record(runs, self_switch=False):

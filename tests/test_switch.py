@@ -143,7 +143,8 @@ def test_self_switch_strategies_and_overhead(runs):
   run = switch.load_run(runs["mlp"])
   names, bits = switch.self_switch_matrix(run)
   record = _saved_record(runs["mlp"])
-  max_epochs = max(b["epochs_trained"] for b in record["blocks"])
+  max_epochs = record["config"]["train"]["max_epochs"]
+  assert run.max_epochs == max_epochs
   assert names == tuple(f"epoch_{e}" for e in range(max_epochs + 1)) + (
       "prequential", "uniform")
   first = run.timesteps[0]
@@ -168,6 +169,37 @@ def test_self_switch_strategies_and_overhead(runs):
   for method in result.methods.values():
     assert method.bits <= min(result.strategy_totals.values()) + (
         method.overhead_bits) + TOL
+
+
+def _stopped_earlier(path, out):
+  """A copy of the run at ``path`` whose trained blocks all stopped one
+  epoch earlier (their last epoch's row of epoch_bits dropped): the same
+  config, another early-stopping outcome."""
+  shutil.copytree(path, out)
+  for npz in sorted(glob.glob(os.path.join(out, "blocks", "block_*.npz")))[1:]:
+    with np.load(npz) as saved:
+      arrays = dict(saved)
+    arrays["epoch_bits"] = arrays["epoch_bits"][:-1]
+    np.savez(npz, **arrays)
+  return switch.load_run(str(out))
+
+
+def test_self_switch_prior_is_fixed_by_the_config(runs, tmp_path):
+  """Bob needs the strategies (their number sets every prior) before he
+  decodes block 1, so they depend on the config only: two runs of one
+  config with other early-stopping outcomes switch between the same
+  strategies, train.max_epochs + 1 stopping times."""
+  run = switch.load_run(runs["mlp"])
+  other = _stopped_earlier(runs["mlp"], tmp_path / "earlier")
+  assert [len(e) for e in other.epoch_bits] != [len(e) for e in run.epoch_bits]
+  names = switch.self_switch_matrix(run)[0]
+  assert switch.self_switch_matrix(other)[0] == names
+  max_epochs = _config().train.max_epochs
+  assert len(names) == max_epochs + 3
+  assert names == switch.self_switch_names(max_epochs)
+  a, b = switch.self_switch_run(run), switch.self_switch_run(other)
+  for name in switch.METHODS:
+    assert a.methods[name].overhead_bits == b.methods[name].overhead_bits
 
 
 def test_random_labels_are_not_compressed(runs):

@@ -9,10 +9,13 @@ than uniform no longer has to pay for its slow start.
 * switch code (:func:`switch_runs`): the strategies are the runs' per-sample
   bits plus the uniform code (log2 K per label, always included);
 * self-switch code (:func:`self_switch_run`): the strategies are one run's
-  stopping times "epoch e" in every block
-  (``codes.mixtures.self_switch_strategies`` on the blocks' ``epoch_bits``),
-  plus the run's own prequential bits and the uniform code. The first block
-  is sent uniformly, so every strategy is uniform there.
+  stopping times "epoch e" in every block, e = 0..``train.max_epochs`` of
+  the run's config (``codes.mixtures.self_switch_strategies`` on the blocks'
+  ``epoch_bits``; a block that stopped early stays at its last epoch), plus
+  the run's own prequential bits and the uniform code. Their number comes
+  from the config, not from the epochs the blocks trained, which depend on
+  labels Bob has not decoded yet. The first block is sent uniformly, so
+  every strategy is uniform there.
 
 The paper picked the best strategy per block after seeing the block and did
 not pay for the choice; that number is a bound, reported here only as
@@ -96,7 +99,9 @@ class PrequentialRun:
   ``per_sample_bits`` holds every label's bits in transmission order;
   ``epoch_bits[k]`` is block k's (epochs + 1, block size) array of bits after
   each epoch (block 0, sent uniformly, is a single row), or ``epoch_bits`` is
-  None when the run did not record them.
+  None when the run did not record them. ``max_epochs`` is the run's config's
+  ``train.max_epochs`` (None if unknown), which fixes the self-switch code's
+  strategies.
   """
   path: str
   dataset: str
@@ -110,6 +115,7 @@ class PrequentialRun:
   test_accuracy: Optional[float]
   per_sample_bits: np.ndarray = dataclasses.field(repr=False)
   epoch_bits: Optional[tuple] = dataclasses.field(default=None, repr=False)
+  max_epochs: Optional[int] = None
 
   def summary(self) -> dict:
     """The JSON-friendly description of the run (for results.json)."""
@@ -121,6 +127,7 @@ class PrequentialRun:
         "test_accuracy": self.test_accuracy,
         "data_fingerprint": self.data_fingerprint,
         "has_epoch_bits": self.epoch_bits is not None,
+        "max_epochs": self.max_epochs,
     }
 
 
@@ -162,6 +169,7 @@ def load_run(path: str) -> PrequentialRun:
     per_sample.append(bits)
     epoch_bits.append(epochs)
   per_sample = np.concatenate(per_sample)
+  config = record.get("config", {})
   if not math.isclose(per_sample.sum(), record["codelength_bits"],
                       rel_tol=_SUM_RTOL):
     raise ValueError(f"{path}: block files sum to {per_sample.sum():.3f} "
@@ -174,7 +182,8 @@ def load_run(path: str) -> PrequentialRun:
       codelength_bits=float(record["codelength_bits"]),
       test_accuracy=record.get("test_accuracy"), per_sample_bits=per_sample,
       epoch_bits=(None if any(e is None for e in epoch_bits)
-                  else tuple(epoch_bits)))
+                  else tuple(epoch_bits)),
+      max_epochs=config.get("train", {}).get("max_epochs"))
 
 
 def check_compatible(runs: Sequence[PrequentialRun]) -> None:
@@ -205,6 +214,9 @@ def _check_epoch_bits(run: PrequentialRun) -> None:
     raise ValueError(f"run {run.path} was recorded without epoch_bits "
                      "(prequential.record_epoch_bits=False); the self-switch "
                      "code needs them")
+  if run.max_epochs is None:
+    raise ValueError(f"run {run.path} has no train.max_epochs in its config; "
+                     "the self-switch code's strategies need it")
 
 
 def load_runs(paths: Sequence[str], *,
@@ -319,19 +331,32 @@ def switch_matrix(runs: Sequence[PrequentialRun]) -> tuple:
   return tuple(names) + (UNIFORM,), bits
 
 
+def self_switch_names(max_epochs: int) -> tuple:
+  """The self-switch strategies of a run trained at most ``max_epochs``
+  epochs per block: ``epoch_0..epoch_<max_epochs>``, the run's prequential
+  code and the uniform code.
+
+  A function of the config alone, so Bob knows them, and every prior over
+  them, before he decodes any label; the epochs that early stopping left to
+  each block do not change them.
+  """
+  return tuple(f"epoch_{e}" for e in range(max_epochs + 1)) + (
+      PREQUENTIAL, UNIFORM)
+
+
 def self_switch_matrix(run: PrequentialRun) -> tuple:
-  """``(names, bits)``: stopping times ``epoch_0..epoch_E`` of ``run``, its
-  prequential bits and the uniform code.
+  """``(names, bits)``: the strategies :func:`self_switch_names` of
+  ``run.max_epochs`` and their per-sample bits.
 
   Raises:
-    ValueError: the run was recorded without ``epoch_bits``.
+    ValueError: the run was recorded without ``epoch_bits`` or
+      ``max_epochs``, or a block trained more than ``max_epochs`` epochs.
   """
   _check_epoch_bits(run)
-  epochs = mixtures.self_switch_strategies(run.epoch_bits)
-  names = tuple(f"epoch_{e}" for e in range(len(epochs)))
+  epochs = mixtures.self_switch_strategies(run.epoch_bits, run.max_epochs)
   bits = np.concatenate([epochs, run.per_sample_bits[None, :],
                          uniform_row(run.n, run.num_classes)[None, :]])
-  return names + (PREQUENTIAL, UNIFORM), bits
+  return self_switch_names(run.max_epochs), bits
 
 
 def switch_code(names: Sequence[str], bits: np.ndarray,

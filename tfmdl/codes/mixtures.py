@@ -513,30 +513,46 @@ def block_switch_bits(block_bits, switch_rate: float) -> BlockSwitchResult:
       best_sequence_prior_bits=prior_bits)
 
 
-def self_switch_strategies(per_epoch_bits_per_block) -> np.ndarray:
+def self_switch_strategies(per_epoch_bits_per_block,
+                           max_epochs: int) -> np.ndarray:
   """Per-sample bits of the self-switch strategies "stop after epoch e".
 
   In prequential block k the model is trained on blocks < k for E_k epochs
   and block k is coded after each epoch 0..E_k (epoch 0: untrained), giving
   an (E_k + 1, size_k) array. E_k differs between blocks (early stopping);
   strategy e uses epoch min(e, E_k) in block k: a model that stopped early
-  stays at its final state. This is decodable when E_k is decided from data
-  Bob already has (e.g. early stopping on a validation split of blocks < k),
-  since Bob replays the same seeded training and gets the same models.
+  stays at its final state. Bob knows E_k when he decodes block k (early
+  stopping looks at a validation split of blocks < k, and he replays the
+  same seeded training), but not the E_k of later blocks: so the number of
+  strategies, which every prior over them depends on, is fixed by the config
+  alone, ``max_epochs + 1`` (epochs 0..max_epochs), never by the epochs that
+  the blocks happened to train.
 
   Args:
     per_epoch_bits_per_block: sequence of B arrays, block k of shape
       (E_k + 1, size_k), in bits.
+    max_epochs: the training's limit on epochs (``train.max_epochs`` of the
+      run's config), E_k <= max_epochs for every block.
 
   Returns:
-    A (E_max + 1, n) array, n = sum_k size_k, for the switching codes above.
+    A (max_epochs + 1, n) array, n = sum_k size_k, for the switching codes
+    above.
+
+  Raises:
+    ValueError: no blocks, bad bits, or a block with more than
+      ``max_epochs + 1`` epochs.
   """
   blocks = [_check_bits(b, f"block {k}")
             for k, b in enumerate(per_epoch_bits_per_block)]
   if not blocks:
     raise ValueError("per_epoch_bits_per_block is empty")
-  num_epochs = max(b.shape[0] for b in blocks)
-  epochs = np.arange(num_epochs)
+  if int(max_epochs) != max_epochs or max_epochs < 0:
+    raise ValueError(f"max_epochs must be an integer >= 0, got {max_epochs}")
+  for k, b in enumerate(blocks):
+    if b.shape[0] > max_epochs + 1:
+      raise ValueError(f"block {k} has epochs 0..{b.shape[0] - 1}, more "
+                       f"than max_epochs={max_epochs} allows")
+  epochs = np.arange(int(max_epochs) + 1)
   return np.concatenate(
       [b[np.minimum(epochs, b.shape[0] - 1)] for b in blocks], axis=1)
 
