@@ -148,6 +148,26 @@ def test_block_switch_equals_brute_force(num_strategies, num_blocks, rate):
   assert result.mixture_bits <= result.best_sequence_bits + 1e-9
 
 
+@pytest.mark.parametrize("num_strategies", [1, 3])
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.7])
+def test_block_switch_cumulative_is_the_code_of_each_prefix(num_strategies,
+                                                            rate):
+  """Entry t - 1 is block switching over the blocks cut at t: the prior over
+  the first blocks' strategies is the chain's marginal, and a block cut at t
+  is coded by the strategies' mixture on its first part."""
+  timesteps = (3, 7, 20, 45)
+  bits = np.random.default_rng(num_strategies).exponential(
+      1.5, (num_strategies, 45))
+  running = mixtures.block_switch_cumulative_bits(bits, timesteps, rate)
+  for t in range(1, 46):
+    ends = [e for e in timesteps if e < t] + [t]
+    blocks = np.add.reduceat(bits[:, :t], [0] + ends[:-1], axis=1)
+    assert running[t - 1] == pytest.approx(
+        mixtures.block_switch_bits(blocks, rate).mixture_bits, abs=1e-9), t
+  with pytest.raises(ValueError, match="timesteps"):
+    mixtures.block_switch_cumulative_bits(bits, (3, 40), rate)
+
+
 def test_block_switch_prior_bits_by_hand():
   # M = 3, rate 0.2, (0, 0, 2, 2): log2 3 - 2 log2(0.8) - log2(0.1).
   assert mixtures.block_switch_prior_bits((0, 0, 2, 2), 3, 0.2) == (

@@ -280,6 +280,7 @@ def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
   mixed = switch.switch_runs(runs)
   assert len(mixed.strategy_names) == 3  # the two runs and uniform
   np.testing.assert_allclose(mixed.strategy_bits[0], runs[0].per_sample_bits)
-  headline = mixed.methods["switch_distribution"]
+  headline = mixed.methods["mixture"]
+  assert mixed.codelength_bits == headline.bits
   assert mixed.codelength_bits <= (min(r.codelength_bits for r in runs) +
                                    headline.overhead_bits + 1e-6)

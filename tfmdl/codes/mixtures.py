@@ -513,6 +513,58 @@ def block_switch_bits(block_bits, switch_rate: float) -> BlockSwitchResult:
       best_sequence_prior_bits=prior_bits)
 
 
+def block_switch_cumulative_bits(bits, timesteps: Sequence[int],
+                                 switch_rate: float) -> np.ndarray:
+  """Codelength of samples 1..t under ``block_switch_bits``, every t.
+
+  Inside block k Bob decodes sample t with the Bayes mixture of the
+  strategies under their weights at the block's start (the prior's
+  posterior after blocks < k, then the switch step) updated by the block's
+  samples < t; so the code of a prefix that ends inside a block is the
+  weights' mixture of the strategies' codelengths of that part of the block.
+
+  Args:
+    bits: (M, n) per-sample codelengths in bits.
+    timesteps: block ends, increasing, the last one n.
+    switch_rate: as in ``block_switch_bits``.
+
+  Returns:
+    A non-decreasing (n,) array in bits whose entry at each block end t_k - 1
+    is ``block_switch_bits`` of the first k blocks' codelengths, and whose
+    last entry is its ``mixture_bits``.
+  """
+  bits = _check_bits(bits)
+  switch_rate = _check_rate(switch_rate, "switch_rate")
+  num_strategies, n = bits.shape
+  ends = [int(t) for t in timesteps]
+  if (not ends or ends[-1] != n or ends[0] < 1
+      or any(b <= a for a, b in zip(ends, ends[1:]))):
+    raise ValueError(f"timesteps must increase from >= 1 to n={n}, got "
+                     f"{tuple(timesteps)}")
+  with np.errstate(divide="ignore"):
+    log_keep = math.log2(1.0 - switch_rate)
+    log_move = (np.log2(switch_rate / (num_strategies - 1))
+                if num_strategies > 1 else -np.inf)
+  log_w = np.full(num_strategies, -math.log2(num_strategies))
+  offset = 0.0
+  running = np.empty(n)
+  for start, end in zip([0] + ends[:-1], ends):
+    within = np.cumsum(bits[:, start:end], axis=1)
+    running[start:end] = offset - np.logaddexp2.reduce(
+        log_w[:, None] - within, axis=0)
+    posterior = log_w - within[:, -1]
+    norm = np.logaddexp2.reduce(posterior)
+    posterior -= norm
+    offset -= norm
+    if num_strategies > 1:  # w(m) <- keep post(m) + move (1 - post(m))
+      with np.errstate(divide="ignore"):
+        rest = np.log2(-np.expm1(posterior * LN2))
+      log_w = np.logaddexp2(log_keep + posterior, log_move + rest)
+    else:
+      log_w = posterior
+  return running
+
+
 def self_switch_strategies(per_epoch_bits_per_block,
                            max_epochs: int) -> np.ndarray:
   """Per-sample bits of the self-switch strategies "stop after epoch e".

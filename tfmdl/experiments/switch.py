@@ -201,6 +201,9 @@ def result_record(result: switch.SwitchResult,
           f"({best_run.model})"),
       "parts": parts,
       "headline_method": "mixture",
+      "mixed_methods": list(switch.MIXED),
+      "mixture_prior": (f"uniform: weight 1/{len(switch.MIXED)} on each of "
+                        "mixed_methods, fixed in advance"),
       "overhead_note": ("each <method>_overhead_bits is the stated worst case "
                         "over the best single strategy: <method>_bits <= "
                         "best_single_strategy_bits + overhead"),

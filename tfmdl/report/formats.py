@@ -39,9 +39,10 @@ TABLE1_CAPTION = (
     "Two-part codes count the model's actual bitstream, not only its weights.")
 TABLE2_CAPTION = (
     "Switching between models, as in the paper's Table 2. Switch and "
-    "self-switch are decodable codes (a mixture of switching codes whose "
-    "priors are fixed in advance and paid for), not the paper's best model "
-    "of each block chosen in hindsight (results.json's hindsight_bound_bits).")
+    "self-switch are decodable codes (the mixture, with a uniform prior, of "
+    "every switching code computed, each with a prior fixed in advance), "
+    "not the paper's best model of each block chosen in hindsight "
+    "(results.json's hindsight_bound_bits).")
 
 
 def _kbits(bits: float) -> str:
