@@ -2,12 +2,17 @@
 # Regenerates saved_results/: every code of the paper on digits and
 # fashion_mnist with the models that fit 2 CPU cores, then bin/report.
 #
-#   saved_results/regenerate.sh [RUNS_DIR]        # default /tmp/tfmdl_saved
+#   saved_results/regenerate.sh [--force] [RUNS_DIR]   # default /tmp/tfmdl_saved
 #
 # Each run writes its full workdir (block arrays, payloads, TensorBoard
 # events) under RUNS_DIR and only its results.json (plus the switch code's
-# Figure 3) is copied here, so the committed files stay small. Resumable: a
-# run whose results.json exists is not run again. Logs: RUNS_DIR/logs/.
+# Figure 3) is copied here, so the committed files stay small. The runs use
+# this checkout's tfmdl (it goes first on PYTHONPATH). Resumable, and never
+# mixes code versions: a run whose results.json records the current code
+# version (code_version.source_sha256, a hash of tfmdl's sources) is kept; a
+# finished run of other code, or an unfinished one started by other code, is
+# deleted and rerun. --force deletes and reruns every run. Logs:
+# RUNS_DIR/logs/.
 #
 # Deviations from the paper's settings, for time on 2 CPU cores, all visible
 # in each results.json's config: fashion_mnist's variational runs train 6
@@ -15,20 +20,45 @@
 # code's grid of d is (100, 1000) with 8 epochs per d.
 set -euo pipefail
 
+force=0
+if [[ ${1:-} == --force ]]; then
+  force=1
+  shift
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-/tmp/tfmdl_saved}
 out=$repo/saved_results
 mkdir -p "$runs/logs"
 cd "$repo"
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+current=$(python3 -c 'from tfmdl import results
+print(results.code_version()["source_sha256"])')
+echo "code version (source sha256): $current"
+
+# recorded FILE: the source_sha256 of the code that wrote a results.json.
+recorded() {
+  python3 -c 'import json, sys
+record = json.load(open(sys.argv[1]))
+print((record.get("code_version") or {}).get("source_sha256", ""))' "$1"
+}
 
 # run NAME BINARY ARGS...: bin/BINARY ARGS --workdir=RUNS_DIR/NAME, then copy.
+# RUNS_DIR/NAME/.code_version holds the code version that started the run.
 run() {
   local name=$1 binary=$2
   shift 2
   local dir=$runs/$name
-  if [[ -f $dir/results.json ]]; then
-    echo "[$(date +%T)] $name: done before, kept"
+  if ((!force)) && [[ -f $dir/results.json &&
+                     $(recorded "$dir/results.json") == "$current" ]]; then
+    echo "[$(date +%T)] $name: done before by this code, kept"
   else
+    if [[ -d $dir ]] && { ((force)) || [[ -f $dir/results.json ]] ||
+        [[ $(cat "$dir/.code_version" 2>/dev/null) != "$current" ]]; }; then
+      echo "[$(date +%T)] $name: run by other code (or --force), deleted"
+      rm -rf "$dir"
+    fi
+    mkdir -p "$dir"
+    echo "$current" >"$dir/.code_version"
     echo "[$(date +%T)] $name: bin/$binary $*"
     local began=$SECONDS
     if ! "bin/$binary" "$@" --workdir="$dir" >"$runs/logs/${name//\//_}.log" 2>&1; then

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import ml_collections
 import numpy as np
@@ -31,6 +32,7 @@ from tfmdl.experiments import two_part as two_part_experiment
 from tfmdl.experiments import variational as variational_experiment
 from tfmdl.experiments.defaults import paper_config
 from tfmdl.report import figures
+from tfmdl.report import formats
 from tfmdl.report import loading
 from tfmdl.report import tables
 
@@ -413,3 +415,26 @@ def test_bin_report_refuses_another_version_in_one_line(tmp_path):
   assert len(errors) == 1 and errors == proc.stderr.strip().splitlines()[-1:]
   assert path in errors[0] and "format version 2" in errors[0]
   assert not out.exists()
+
+
+def test_runs_of_different_code_versions_are_flagged(results_dir, tmp_path):
+  """One version: a line says so; two: report.md and the log warn."""
+  runs = report.load_runs(results_dir)
+  versions = {r.code_version for r in runs}
+  assert versions == {results.code_version()["source_sha256"]}
+  same = formats.versions_markdown(runs)
+  assert "all runs come from the same code" in same
+  assert "Warning" not in same
+  root = str(tmp_path)
+  old = _prequential_record("lenet", (1.5, 0.5), 0.92)
+  old["code_version"] = dict(old["code_version"], source_sha256="0" * 64)
+  _write(root, "digits/prequential_lenet", old)
+  _write(root, "digits/prequential_mlp",
+         _prequential_record("mlp", (2.0, 1.0), 0.9))
+  with mock.patch.object(loading.logging, "warning") as warning:
+    mixed = report.load_runs(root)
+  assert "2 versions of the code" in (warning.call_args[0][0] %
+                                      warning.call_args[0][1:])
+  text = report.write_report(mixed, root) and _read(root, "report.md")
+  assert "Warning: the runs come from different" in text
+  assert "`000000000000`" in text

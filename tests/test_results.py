@@ -1,7 +1,10 @@
-"""Results files: atomic, create-once, readable by others, numpy-aware."""
+"""Results files: atomic, create-once, readable by others, numpy-aware, and
+the code version they record."""
 
 import os
+import shutil
 import stat
+import subprocess
 
 import numpy as np
 import pytest
@@ -63,3 +66,33 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_debris(tmp_path):
   assert raised.value.filename == path
   assert results.read_json(path) == {"old": 1}
   assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_code_version_identifies_the_sources_with_or_without_git(tmp_path):
+  """The hash changes with any source file, not with caches; the git fields
+  are the checkout's where there is one, None for an installed copy."""
+  package = tmp_path / "tfmdl"
+  shutil.copytree(results.PACKAGE_DIR, package,
+                  ignore=shutil.ignore_patterns("__pycache__"))
+  installed = results.code_version_of(str(package))
+  assert installed["source_sha256"] == results.source_sha256()
+  assert (installed["git_commit"], installed["git_dirty"]) == (None, None)
+  (package / "__pycache__").mkdir(exist_ok=True)
+  (package / "__pycache__" / "x.pyc").write_bytes(b"cache")
+  assert results.source_sha256(str(package)) == results.source_sha256()
+  with open(package / "codes" / "units.py", "a", encoding="utf-8") as f:
+    f.write("# edited\n")
+  assert results.source_sha256(str(package)) != results.source_sha256()
+  assert results.code_version()["source_sha256"] == results.source_sha256()
+  git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C",
+         str(tmp_path)]
+  subprocess.run(git + ["init", "-q"], check=True)
+  subprocess.run(git + ["add", "tfmdl"], check=True)
+  subprocess.run(git + ["commit", "-q", "-m", "x"], check=True)
+  head = subprocess.run(git + ["rev-parse", "HEAD"], check=True,
+                        capture_output=True, text=True).stdout.strip()
+  clean = results.code_version_of(str(package))
+  assert (clean["git_commit"], clean["git_dirty"]) == (head, False)
+  (package / "new.py").write_text("x = 1\n")
+  dirty = results.code_version_of(str(package))
+  assert (dirty["git_commit"], dirty["git_dirty"]) == (head, True)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfmdl import data
 from tfmdl import models
+from tfmdl import results
 from tfmdl import subspace as subspace_lib
 from tfmdl import training
 from tfmdl import two_part
@@ -271,6 +272,7 @@ def test_bin_twopart_end_to_end(tmp_path, code, steps):
   tags = _tags(workdir)
   for tag in ("model_kbits", "data_kbits", "codelength_kbits"):
     assert tags[f"twopart/{tag}"] == steps
+  assert record["code_version"] == results.code_version()
 
 
 def test_bin_twopart_usage_error(tmp_path):

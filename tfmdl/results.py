@@ -1,21 +1,30 @@
-"""Results on disk: atomic writes, the results.json format, library versions.
+"""Results on disk: atomic writes, the results.json format, code and library
+versions.
 
 Every file is written to a temporary name in the same folder, flushed to disk
 and renamed over the target, so a crash (or a full disk) leaves either the old
 file or the new one, never half of one. :func:`write_json_if_absent` links
 instead of renaming, so that several processes sharing a workdir agree on who
 created a file.
+
+:func:`code_version` says which tfmdl wrote a result, so that results of
+different code are never mixed unknowingly (``saved_results/regenerate.sh``
+reruns what is stale, ``bin/report`` warns about mixed versions).
 """
 
+import functools
+import hashlib
 import json
 import os
 import platform
+import subprocess
 import tempfile
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 FORMAT_VERSION = 1
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _umask() -> int:
@@ -147,3 +156,67 @@ def library_versions() -> dict:
       "python": platform.python_version(), "machine": platform.machine(),
       "devices": [d.name for d in tf.config.list_logical_devices()],
   }
+
+
+def source_sha256(package_dir: str = PACKAGE_DIR) -> str:
+  """SHA-256 of the package's Python sources: every ``.py`` file below
+  ``package_dir``, in sorted order of its relative path, path and bytes.
+
+  Works wherever tfmdl is installed (no .git needed) and changes with any
+  change of the code, committed or not.
+  """
+  digest = hashlib.sha256()
+  paths = []
+  for folder, subfolders, files in os.walk(package_dir):
+    subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+    paths += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+  for path in sorted(paths, key=lambda p: os.path.relpath(p, package_dir)):
+    relative = os.path.relpath(path, package_dir).replace(os.sep, "/")
+    with open(path, "rb") as f:
+      content = f.read()
+    digest.update(f"{relative}\0{len(content)}\0".encode("utf-8"))
+    digest.update(content)
+  return digest.hexdigest()
+
+
+def _git(package_dir: str, *args: str) -> Optional[str]:
+  """``git -C package_dir args``'s output, or None if git fails or is absent."""
+  try:
+    proc = subprocess.run(["git", "-C", package_dir, *args],
+                          capture_output=True, text=True, check=False,
+                          timeout=30)
+  except (OSError, subprocess.TimeoutExpired):
+    return None
+  return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def code_version() -> dict:
+  """Which code wrote a result (for results.json's ``code_version``): this
+  tfmdl's :func:`code_version_of`, computed once per process."""
+  return dict(_this_code_version())
+
+
+@functools.lru_cache(maxsize=None)
+def _this_code_version() -> tuple:
+  return tuple(code_version_of(PACKAGE_DIR).items())
+
+
+def code_version_of(package_dir: str) -> dict:
+  """The version of the tfmdl code in ``package_dir``.
+
+  Returns:
+    ``{"source_sha256": ..., "git_commit": ..., "git_dirty": ...}``:
+    :func:`source_sha256` of the package, which identifies the code (two
+    results are of the same code when it is equal); the commit of the git
+    checkout that holds the package and whether the package's files differ
+    from it (uncommitted or untracked changes), both None where the package
+    is not a tracked part of a git checkout (an installed copy).
+  """
+  commit = dirty = None
+  tracked = _git(package_dir, "ls-files", "--error-unmatch", "__init__.py")
+  if tracked is not None:
+    commit = _git(package_dir, "rev-parse", "HEAD")
+    status = _git(package_dir, "status", "--porcelain", "--", ".")
+    dirty = None if status is None else bool(status)
+  return {"source_sha256": source_sha256(package_dir), "git_commit": commit,
+          "git_dirty": dirty}

@@ -98,9 +98,11 @@ def result_record(code: str, config: ml_collections.ConfigDict,
   and kbits, the uniform codelength of the same labels and the compression
   ratio), of which labels (data set, n, K, random labels, the data's
   fingerprint and source) and how to rebuild it (the full config, seeds,
-  library versions); ``format_version`` lets readers refuse files they do not
-  know (``bin/report``). ``fields`` (``model`` and ``test_accuracy``
-  included) are the code's own; they may override ``model``.
+  library versions, and ``code_version``, the tfmdl code that wrote it:
+  :func:`tfmdl.results.code_version`); ``format_version`` lets readers
+  refuse files they do not know (``bin/report``). ``fields`` (``model`` and
+  ``test_accuracy`` included) are the code's own; they may override
+  ``model``.
   """
   n = len(dataset.y_train)
   uniform = uniform_bits(n, dataset.num_classes)
@@ -122,6 +124,7 @@ def result_record(code: str, config: ml_collections.ConfigDict,
       "data_source": dataset.source,
       "config": config.to_dict(),
       "versions": results.library_versions(),
+      "code_version": results.code_version(),
       "wall_s": wall_s,
       **fields,
   }

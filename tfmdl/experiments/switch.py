@@ -223,5 +223,6 @@ def result_record(result: switch.SwitchResult,
       "data_fingerprint": runs[0].data_fingerprint,
       "config": config.to_dict(),
       "versions": results.library_versions(),
+      "code_version": results.code_version(),
       "wall_s": wall_s,
   }

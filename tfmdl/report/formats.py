@@ -124,6 +124,32 @@ def inventory_markdown(runs: Sequence[loading.Run], out: str) -> str:
                              "time in all.\n")
 
 
+def versions_markdown(runs: Sequence[loading.Run]) -> str:
+  """One line on the code versions that wrote the runs (results.json's
+  ``code_version``), a warning when there are several."""
+  versions = loading.code_versions(runs)
+
+  def described(version, its_runs):
+    if version is None:
+      return f"{len(its_runs)} runs with no recorded version"
+    cv = its_runs[0].record["code_version"]
+    commit = ("" if not cv.get("git_commit") else
+              f", commit {cv['git_commit'][:10]}"
+              + (" with uncommitted changes" if cv.get("git_dirty") else ""))
+    return f"{len(its_runs)} runs of `{version[:12]}`{commit}"
+
+  if len(versions) == 1:
+    ((version, its_runs),) = versions.items()
+    if version is not None:
+      return (f"Code version: all runs come from the same code "
+              f"({described(version, its_runs)}).\n")
+  return ("**Warning: the runs come from different or unrecorded versions of "
+          "the code**, so their rows may not be comparable: "
+          + "; ".join(described(v, rs) for v, rs in versions.items())
+          + ". Rerun the stale ones (`saved_results/regenerate.sh` reruns "
+          "every run whose code version is not the current one).\n")
+
+
 def report_markdown(runs: Sequence[loading.Run], markdown_tables: Sequence[str],
                     figure_names: Sequence[str], out: str) -> str:
   """``report.md``: the tables (Markdown, Table 1 then Table 2) with
@@ -133,6 +159,7 @@ def report_markdown(runs: Sequence[loading.Run], markdown_tables: Sequence[str],
       "# Description lengths of the saved runs\n",
       f"Made by `bin/report` from {len(runs)} results.json files "
       f"({random} on random labels, in Figure 1 and the inventory only).\n",
+      versions_markdown(runs),
       DEFINITIONS,
       "## Table 1\n", TABLE1_CAPTION + "\n", markdown_tables[0],
       "## Table 2\n", TABLE2_CAPTION + "\n", markdown_tables[1],

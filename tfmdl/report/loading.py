@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import urllib.parse
+from typing import Optional
 
 from absl import logging
 
@@ -41,6 +42,12 @@ class Run:
   @property
   def random_labels(self) -> bool:
     return bool(self.record["random_labels"])
+
+  @property
+  def code_version(self) -> Optional[str]:
+    """The ``source_sha256`` of the code that wrote the run (None for a file
+    written before results recorded it)."""
+    return (self.record.get("code_version") or {}).get("source_sha256")
 
   def link(self, out: str) -> str:
     """A Markdown link to the file, relative to the folder ``out``."""
@@ -107,5 +114,27 @@ def load_runs(root: str) -> list:
       subfolders.clear()
   if not runs:
     raise ValueError(f"no {RESULTS} under {root}")
+  versions = code_versions(runs)
+  if len(versions) > 1:
+    logging.warning(
+        "the results under %s come from %d versions of the code: %s; rerun "
+        "the stale ones (saved_results/regenerate.sh does)", root,
+        len(versions), "; ".join(
+            f"{version_label(v)}: {len(rs)} runs"
+            for v, rs in versions.items()))
   return runs
 
+
+def code_versions(runs) -> dict:
+  """``{source_sha256 or None: [runs written by that code]}``, the most
+  common version first."""
+  groups = {}
+  for run in runs:
+    groups.setdefault(run.code_version, []).append(run)
+  return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+
+def version_label(source_sha256: Optional[str]) -> str:
+  """A code version for people: the hash's first 12 digits."""
+  return ("not recorded" if source_sha256 is None
+          else f"source {source_sha256[:12]}")
