@@ -4,7 +4,8 @@
   python benchmarks/online_vs_block.py --model=lenet --parts=block,ablation \\
       --setting=128,8,0.001,0.99                      # ~5 min
 
-Parts (each prints one JSON object per run):
+Parts (each prints one JSON object per run and appends it to --out, default
+benchmarks/results/online_vs_block_<model>.jsonl, see benchmark_output.py):
   block     the block code of tfmdl.prequential with the paper's config
             (configs/prequential_fashion_mnist.py:<model>, final model
             included), or read from --block_results (a finished run's
@@ -54,7 +55,6 @@ accuracy):
 """
 
 import itertools
-import json
 import math
 import os
 
@@ -62,6 +62,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+import benchmark_output  # noqa: E402
 
 from tfmdl import online  # noqa: E402
 from tfmdl import prequential  # noqa: E402
@@ -84,10 +85,9 @@ _BLOCK_RESULTS = flags.DEFINE_string(
 _SETTING = flags.DEFINE_list(
     "setting", None, "batch_size,replay,learning_rate,ema_decay of the "
     "ablation part.")
-
-
-def _emit(record: dict) -> None:
-  print(json.dumps(record), flush=True)
+_OUT = flags.DEFINE_string(
+    "out", None, "JSON Lines file the measurements are appended to (default "
+    "benchmarks/results/online_vs_block_<model>.jsonl; empty: print only).")
 
 
 def block_run(config, dataset) -> dict:
@@ -132,41 +132,48 @@ def online_run(config, dataset, part: str, setting: tuple,
           "wall_s": round(result.wall_s + result.final_model_wall_s, 1)}
 
 
-def grid(config, dataset, block_wall_s: float) -> tuple:
+def grid(config, dataset, block_wall_s: float,
+         output: benchmark_output.Output) -> tuple:
   """Every GRID setting; the chosen one's record (with the choice paid)."""
   # The grid's choice is paid once below, not by each run.
   runs = [online_run(config, dataset, "grid", s, setting_bits=0.0)
           for s in GRID]
   for run in runs:
-    _emit(run)
+    output.write(run)
   fast = [r for r in runs if r["wall_s"] <= block_wall_s / 3]
   if not fast:
-    _emit({"part": "grid_choice", "model": config.model,
-           "note": "no setting ran in a third of the block code's time"})
+    output.write({"part": "grid_choice", "model": config.model,
+                  "note": "no setting ran in a third of the block code's "
+                  "time"})
     return None
   best = min(fast, key=lambda r: r["codelength_kbits"])
   choice_bits = math.log2(len(GRID))
-  _emit(dict(best, part="grid_choice", grid_size=len(GRID),
-             choice_bits=choice_bits,
-             codelength_kbits=best["codelength_kbits"] + choice_bits / 1000,
-             block_wall_s=block_wall_s))
+  output.write(dict(
+      best, part="grid_choice", grid_size=len(GRID), choice_bits=choice_bits,
+      codelength_kbits=best["codelength_kbits"] + choice_bits / 1000,
+      block_wall_s=block_wall_s))
   return (best["batch_size"], best["replay"], best["learning_rate"],
           best["ema_decay"])
 
 
-def ablation(config, dataset, setting: tuple) -> None:
+def ablation(config, dataset, setting: tuple,
+             output: benchmark_output.Output) -> None:
   """``setting`` with and without replay, with and without calibration."""
   batch_size, replay, learning_rate, ema_decay = setting
   for r, calibrate in ((replay, True), (0, True), (replay, False),
                        (0, False)):
-    _emit(online_run(config, dataset, "ablation",
-                     (batch_size, r, learning_rate, ema_decay),
-                     calibrate=calibrate))
+    output.write(online_run(config, dataset, "ablation",
+                            (batch_size, r, learning_rate, ema_decay),
+                            calibrate=calibrate))
 
 
 def main(argv):
   del argv
   training.make_deterministic()
+  output = benchmark_output.Output(
+      os.path.join(benchmark_output.RESULTS_DIR,
+                   f"online_vs_block_{_MODEL.value}.jsonl")
+      if _OUT.value is None else _OUT.value)
   config = paper_config("fashion_mnist", _MODEL.value)
   config.train.verbose = 0
   dataset = common.load_dataset(config)
@@ -176,13 +183,13 @@ def main(argv):
   elif "block" in _PARTS.value:
     block = block_run(config, dataset)
   if block is not None:
-    _emit(block)
+    output.write(block)
   chosen = None
   if "grid" in _PARTS.value:
     if block is None:
       raise app.UsageError("the grid part needs the block part or "
                            "--block_results")
-    chosen = grid(config, dataset, block["wall_s"])
+    chosen = grid(config, dataset, block["wall_s"], output)
   if "ablation" in _PARTS.value:
     if _SETTING.value:
       b, r, lr, ema = _SETTING.value
@@ -190,7 +197,7 @@ def main(argv):
     elif chosen is None:
       d = online.OnlineConfig()
       chosen = (d.batch_size, d.replay, d.learning_rate, d.ema_decay)
-    ablation(config, dataset, chosen)
+    ablation(config, dataset, chosen, output)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ Parts:
   loop_vs_fit  seconds per epoch of tfmdl's custom loop against Keras's
                model.fit on the same model, data and batch size;
   xla          seconds per epoch of lenet with and without jit_compile.
-Prints one JSON object per part.
+Prints one JSON object per part and appends it to --out (default
+benchmarks/results/prequential_speed.jsonl, see benchmark_output.py).
 """
 
-import json
 import os
 import resource
 import time
@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+import benchmark_output  # noqa: E402
 
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
@@ -32,6 +33,7 @@ from tfmdl.keras_compat import tf_keras  # noqa: E402
 _PARTS = flags.DEFINE_list("parts", ["full", "loop_vs_fit"],
                            "Which measurements to run.")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs timed per measurement.")
+_OUT = benchmark_output.define_out_flag("prequential_speed")
 
 
 def _mlp_fn(ds):
@@ -103,6 +105,7 @@ def main(argv):
                          "off, the other parts on")
   training.make_deterministic(enabled=_PARTS.value != ["xla"])
   ds = data.load("fashion_mnist")
+  output = benchmark_output.Output(_OUT.value)
   for part in _PARTS.value:
     if part == "full":
       out = full(ds)
@@ -112,7 +115,7 @@ def main(argv):
       out = xla(ds, _EPOCHS.value)
     else:
       raise app.UsageError(f"unknown part {part!r}")
-    print(json.dumps(out), flush=True)
+    output.write(out)
 
 
 if __name__ == "__main__":

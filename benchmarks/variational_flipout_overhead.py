@@ -4,7 +4,10 @@
 Trains each model twice on the same data, once as the zoo's deterministic
 network and once as its Flipout twin (the variational code's model, KL / n in
 the loss), and prints the median seconds per epoch (the first epoch, which
-traces the step, is left out) and their ratio.
+traces the step, is left out) and their ratio, one JSON object per model,
+also appended to --out (default
+benchmarks/results/variational_flipout_overhead.jsonl, see
+benchmark_output.py).
 
   python benchmarks/variational_flipout_overhead.py                  # fashion
   python benchmarks/variational_flipout_overhead.py --dataset=digits --epochs=4
@@ -16,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+import benchmark_output  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfmdl import data  # noqa: E402
@@ -29,6 +33,7 @@ _NUM_TRAIN = flags.DEFINE_integer("num_train", 10_000,
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Epochs per model (>= 2).")
 _MODELS = flags.DEFINE_list("models", ["mlp", "lenet"], "Zoo models.")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size.")
+_OUT = benchmark_output.define_out_flag("variational_flipout_overhead")
 
 _OPTIONS = {"mlp": dict(hidden_sizes=(256, 256), dropout=0.0)}
 
@@ -53,14 +58,16 @@ def main(argv):
     raise app.UsageError("--epochs must be >= 2 (the first one traces)")
   training.make_deterministic()
   ds = data.load(_DATASET.value, num_train=_NUM_TRAIN.value or None)
-  print(f"{_DATASET.value}, n={len(ds.x_train)}, batch {_BATCH.value}, "
-        f"median of epochs 2..{_EPOCHS.value}")
-  print(f"{'model':<8} {'deterministic s/epoch':>22} {'flipout s/epoch':>16} "
-        f"{'ratio':>6}")
+  output = benchmark_output.Output(_OUT.value)
   for name in _MODELS.value:
     plain = seconds_per_epoch(ds, name, variational=False)
     flipout = seconds_per_epoch(ds, name, variational=True)
-    print(f"{name:<8} {plain:>22.2f} {flipout:>16.2f} {flipout / plain:>6.2f}")
+    output.write({
+        "model": name, "dataset": _DATASET.value, "n": len(ds.x_train),
+        "batch_size": _BATCH.value, "epochs_timed": f"2..{_EPOCHS.value}",
+        "deterministic_s_per_epoch": round(plain, 2),
+        "flipout_s_per_epoch": round(flipout, 2),
+        "flipout_over_deterministic": round(flipout / plain, 2)})
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def _run(model, rates, test_accuracy):
       random_labels=False, n=N, num_classes=K, timesteps=TIMESTEPS,
       data_fingerprint="f" * 64, codelength_bits=float(bits.sum()),
       test_accuracy=test_accuracy, per_sample_bits=bits,
-      epoch_bits=epoch_bits, max_epochs=1)
+      epoch_bits=epoch_bits, max_epochs=1, wall_s=2.0)
 
 
 def _switch_record(runs, self_switch=False):
@@ -202,30 +202,30 @@ def test_table1_rows_numbers_and_links(results_dir, made):
           "report.md"} <= set(written)
   rows = _rows(_read(out, "table1.md"))
   assert list(rows) == [
-      "uniform", "two-part, float32 (mlp)", "network compression",
-      "random subspace", "variational (mlp)", "prequential (lenet)",
-      "prequential (mlp)", "prequential, tuned (mlp)"]
+      "uniform", "two-part, float32 (mlp 2×256)", "network compression",
+      "random subspace", "variational (mlp 2×256)", "prequential (lenet)",
+      "prequential (mlp 2×256)", "prequential, tuned (mlp)"]
   empty = " | ".join(["—"] * 4)
   link = lambda folder: _link(results_dir, out, folder)  # noqa: E731
   assert rows["prequential (lenet)"] == (
       f"| prequential (lenet) | **{LENET_BITS / 1000:.3f}** | "
       f"{LENET_BITS / UNIFORM:.4f} | 92.00% | "
       f"{link('digits/prequential_lenet')} | {empty} |")
-  assert rows["prequential (mlp)"] == (
-      f"| prequential (mlp) | {MLP_BITS / 1000:.3f} | "
+  assert rows["prequential (mlp 2×256)"] == (
+      f"| prequential (mlp 2×256) | {MLP_BITS / 1000:.3f} | "
       f"{MLP_BITS / UNIFORM:.4f} | 90.00% | {link('digits/prequential_mlp')} "
       f"| **{TOY_BITS / 1000:.3f}** | {TOY_BITS / 50:.4f} | 75.00% | "
       f"{link('toy/prequential_mlp')} |")
-  assert rows["two-part, float32 (mlp)"] == (
-      f"| two-part, float32 (mlp) | 3.220 | {3220 / UNIFORM:.4f} | 95.00% | "
-      f"{link('digits/twopart_float32_mlp')} | {empty} |")
+  assert rows["two-part, float32 (mlp 2×256)"] == (
+      f"| two-part, float32 (mlp 2×256) | 3.220 | {3220 / UNIFORM:.4f} | "
+      f"95.00% | {link('digits/twopart_float32_mlp')} | {empty} |")
   assert rows["network compression"] == f"| network compression | {empty} " \
       f"| {empty} |"
   # A search is a prequential code too: on toy, 31 bits lose to 30.
   assert rows["prequential, tuned (mlp)"].startswith(
       f"| prequential, tuned (mlp) | {empty} | 0.031 | 0.6200 | 75.00% |")
   # One run of a code on a data set: nothing to choose, nothing in bold.
-  assert "**" not in rows["two-part, float32 (mlp)"]
+  assert "**" not in rows["two-part, float32 (mlp 2×256)"]
   assert "trialnet" not in _read(out, "report.md")  # a search's trial
 
 
@@ -233,8 +233,8 @@ def test_table2_rows_and_numbers(results_dir, made):
   out, _ = made
   rows = _rows(_read(out, "table2.md"))
   assert list(rows) == [
-      "uniform", "variational (mlp)", "prequential (lenet)",
-      "prequential (mlp)", "prequential, tuned (mlp)",
+      "uniform", "variational (mlp 2×256)", "prequential (lenet)",
+      "prequential (mlp 2×256)", "prequential, tuned (mlp)",
       "switch (mlp+lenet)", "self-switch (mlp)"]
   saved = results.read_json(os.path.join(results_dir, "digits", "switch",
                                          "results.json"))
@@ -242,8 +242,8 @@ def test_table2_rows_and_numbers(results_dir, made):
   assert rows["switch (mlp+lenet)"].startswith(
       f"| switch (mlp+lenet) | {bits / 1000:.3f} | {bits / UNIFORM:.4f} | "
       f"92.00% | {_link(results_dir, out, 'digits/switch')} |")
-  assert rows["variational (mlp)"].startswith(
-      f"| variational (mlp) | 0.250 | {250 / UNIFORM:.4f} | 80.00% | "
+  assert rows["variational (mlp 2×256)"].startswith(
+      f"| variational (mlp 2×256) | 0.250 | {250 / UNIFORM:.4f} | 80.00% | "
       f"{_link(results_dir, out, 'digits/variational_mlp')} |")
 
 
@@ -270,7 +270,7 @@ def test_csv_has_full_precision_and_links(results_dir, made):
                                                           rel=1e-12)
   assert float(lenet["compression_ratio"]) == pytest.approx(
       LENET_BITS / UNIFORM, rel=1e-12)
-  assert (lenet["best_of_code"], rows[("prequential (mlp)", "digits")][
+  assert (lenet["best_of_code"], rows[("prequential (mlp 2×256)", "digits")][
       "best_of_code"]) == ("True", "False")
   assert os.path.normpath(os.path.join(out, lenet["results_json"])) == (
       os.path.join(results_dir, "digits", "prequential_lenet",
@@ -295,7 +295,7 @@ def test_links_relative_to_the_results_folder_by_default(tmp_path):
     report.write_report(report.load_runs(root), root)
   rows = _rows(_read(root, "table1.md"))
   assert "[digits/prequential_mlp](digits/prequential_mlp/results.json)" in (
-      rows["prequential (mlp)"])
+      rows["prequential (mlp 2×256)"])
   assert len(glob.glob(os.path.join(root, "tb", "report", "events.*"))) == 1
 
 
@@ -308,7 +308,7 @@ def test_runs_on_another_n_get_their_own_column(tmp_path):
   assert [c.label for c in table.columns] == ["digits (n=50)",
                                               "digits (n=100)"]
   mlp = table.rows[-1]
-  assert mlp.label == "prequential (mlp)"
+  assert mlp.label == "prequential (mlp 2×256)"
   assert {c.label: (cell.codelength_bits, cell.best)
           for c, cell in mlp.cells.items()} == {
               "digits (n=50)": (pytest.approx(10 * LOG2K + 40 * 0.5), False),
@@ -415,6 +415,44 @@ def test_bin_report_refuses_another_version_in_one_line(tmp_path):
   assert len(errors) == 1 and errors == proc.stderr.strip().splitlines()[-1:]
   assert path in errors[0] and "format version 2" in errors[0]
   assert not out.exists()
+
+
+def test_rows_of_one_model_name_show_their_layer_sizes(tmp_path):
+  """Figure 1's variational mlp (3×200) is not the 2×256 of the other rows."""
+  root = str(tmp_path)
+  figure1 = _variational_record("mlp", 100.0, 150.0)
+  figure1["config"]["model_options"]["hidden_sizes"] = [200, 200, 200]
+  _write(root, "digits/variational_mlp", figure1)
+  _write(root, "digits/prequential_mlp",
+         _prequential_record("mlp", (2.0, 1.0), 0.9))
+  _write(root, "digits/prequential_lenet",
+         _prequential_record("lenet", (1.5, 0.5), 0.92))
+  table = tables.build_table(report.load_runs(root), tables.TABLE2)
+  assert [row.label for row in table.rows] == [
+      "uniform", "variational (mlp 3×200)", "prequential (lenet)",
+      "prequential (mlp 2×256)", "switch", "self-switch"]
+
+
+def test_definitions_say_variational_rows_are_monte_carlo_estimates(made):
+  out, _ = made
+  text = _read(out, "report.md")
+  definitions = text[:text.index("## Table 1")]
+  assert "variational: a Monte Carlo estimate of a bits-back code" in (
+      " ".join(definitions.split()))
+  table1 = text[text.index("## Table 1"):text.index("## Table 2")]
+  assert "Monte Carlo estimate" in table1
+
+
+def test_switch_wall_time_includes_the_runs_it_mixes(results_dir, made):
+  out, _ = made
+  saved = results.read_json(os.path.join(results_dir, "digits", "switch",
+                                         "results.json"))
+  # Each of the two runs took 2.0 s; the switch code itself 0.5 s.
+  assert (saved["wall_s"], saved["own_wall_s"], saved["runs_wall_s"]) == (
+      4.5, 0.5, 4.0)
+  inventory = _read(out, "report.md").split("## Runs")[1]
+  line = next(l for l in inventory.splitlines() if "[digits/switch]" in l)
+  assert "| 4.5 (own 0.5) |" in line
 
 
 def test_runs_of_different_code_versions_are_flagged(results_dir, tmp_path):

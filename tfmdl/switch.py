@@ -106,7 +106,8 @@ class PrequentialRun:
   each epoch (block 0, sent uniformly, is a single row), or ``epoch_bits`` is
   None when the run did not record them. ``max_epochs`` is the run's config's
   ``train.max_epochs`` (None if unknown), which fixes the self-switch code's
-  strategies.
+  strategies; ``wall_s`` its wall time in seconds and ``model_options`` its
+  config's ``model_options`` (None if unknown).
   """
   path: str
   dataset: str
@@ -121,6 +122,8 @@ class PrequentialRun:
   per_sample_bits: np.ndarray = dataclasses.field(repr=False)
   epoch_bits: Optional[tuple] = dataclasses.field(default=None, repr=False)
   max_epochs: Optional[int] = None
+  wall_s: float = 0.0
+  model_options: Optional[dict] = None
 
   def summary(self) -> dict:
     """The JSON-friendly description of the run (for results.json)."""
@@ -133,6 +136,8 @@ class PrequentialRun:
         "data_fingerprint": self.data_fingerprint,
         "has_epoch_bits": self.epoch_bits is not None,
         "max_epochs": self.max_epochs,
+        "model_options": self.model_options,
+        "wall_s": self.wall_s,
     }
 
 
@@ -188,7 +193,9 @@ def load_run(path: str) -> PrequentialRun:
       test_accuracy=record.get("test_accuracy"), per_sample_bits=per_sample,
       epoch_bits=(None if any(e is None for e in epoch_bits)
                   else tuple(epoch_bits)),
-      max_epochs=config.get("train", {}).get("max_epochs"))
+      max_epochs=config.get("train", {}).get("max_epochs"),
+      wall_s=float(record["wall_s"]),
+      model_options=config.get("model_options"))
 
 
 def check_compatible(runs: Sequence[PrequentialRun]) -> None:

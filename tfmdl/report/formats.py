@@ -19,7 +19,10 @@ MISSING = "—"
 DEFINITIONS = f"""What the columns are:
 
 - **codelength**: bits to send the n training labels to a receiver who has
-  the inputs, the model's cost included, in kbits (1 kbit = 1000 bits);
+  the inputs, the model's cost included, in kbits (1 kbit = 1000 bits): the
+  length of a code the receiver can decode, every choice made after seeing
+  the labels paid for (variational: a Monte Carlo estimate of a bits-back
+  code);
 - **compression ratio**: codelength / uniform codelength (n·log2 K, K
   classes) of the same labels;
 - **test accuracy**, on the test set, of: the transmitted model (two-part);
@@ -36,13 +39,15 @@ DEFINITIONS = f"""What the columns are:
 """
 TABLE1_CAPTION = (
     "Compression bounds via deep learning, as in the paper's Table 1. "
-    "Two-part codes count the model's actual bitstream, not only its weights.")
+    "Two-part codes count the model's actual bitstream, not only its weights. "
+    "Variational rows are a Monte Carlo estimate of a bits-back code.")
 TABLE2_CAPTION = (
     "Switching between models, as in the paper's Table 2. Switch and "
     "self-switch are decodable codes (the mixture, with a uniform prior, of "
     "every switching code computed, each with a prior fixed in advance), "
     "not the paper's best model of each block chosen in hindsight "
-    "(results.json's hindsight_bound_bits).")
+    "(results.json's hindsight_bound_bits). Variational rows are a Monte "
+    "Carlo estimate of a bits-back code.")
 
 
 def _kbits(bits: float) -> str:
@@ -107,21 +112,35 @@ def table_csv(table: tables.Table, out: str) -> str:
   return text.getvalue()
 
 
+def _wall(record: dict) -> str:
+  """The wall time of a run; a switch code's includes the runs it mixes."""
+  if "own_wall_s" in record:
+    return f"{record['wall_s']:.1f} (own {record['own_wall_s']:.1f})"
+  return f"{record['wall_s']:.1f}"
+
+
 def inventory_markdown(runs: Sequence[loading.Run], out: str) -> str:
-  """Every run: what it is, its codelength and its wall time."""
+  """Every run: what it is, its codelength, its wall time and its code
+  version."""
   lines = ["| run | code | dataset | model | labels | n | codelength (kbits) "
-           "| wall time (s) |", "| --- | --- | --- | --- | --- | ---: | ---: "
-           "| ---: |"]
+           "| wall time (s) | code version |", "| --- | --- | --- | --- | --- "
+           "| ---: | ---: | ---: | --- |"]
   for run in runs:
     r = run.record
     code = r["code"] + (f" ({r['learner']})" if "learner" in r else "")
     labels = "random" if run.random_labels else "true"
+    version = (MISSING if run.code_version is None
+               else f"`{run.code_version[:12]}`")
     lines.append(f"| {run.link(out)} | {code} | {r['dataset']} | "
-                 f"{r['model']} | {labels} | {r['n']} | "
-                 f"{_kbits(r['codelength_bits'])} | {r['wall_s']:.1f} |")
-  total = sum(run.record["wall_s"] for run in runs)
-  return "\n".join(lines) + (f"\n\n{len(runs)} runs, {total:.1f} s of wall "
-                             "time in all.\n")
+                 f"{tables.model_label(run)} | {labels} | {r['n']} | "
+                 f"{_kbits(r['codelength_bits'])} | {_wall(r)} | {version} |")
+  alone = sum(run.record.get("own_wall_s", run.record["wall_s"])
+              for run in runs)
+  return "\n".join(lines) + (
+      f"\n\n{len(runs)} runs, {alone:.1f} s of wall time in all. The wall "
+      "time of a switch or self-switch run includes the prequential runs it "
+      "mixes (its own time in parentheses); the total counts each run "
+      "once.\n")
 
 
 def versions_markdown(runs: Sequence[loading.Run]) -> str:

@@ -87,13 +87,45 @@ def _column_of(columns: Sequence[Column], run: loading.Run) -> Column:
       r["dataset"], r["n"], r["num_classes"]))
 
 
+def _sized(model: str, options) -> str:
+  """``model`` with the layer sizes of its ``options`` where they have them:
+  ``mlp 2×256``, ``mlp 3×200``, ``shallow 5000``."""
+  options = options or {}
+  sizes = options.get("hidden_sizes")
+  if sizes:
+    sizes = list(sizes)
+    shape = (f"{len(sizes)}×{sizes[0]}" if len(set(sizes)) == 1
+             else "-".join(str(size) for size in sizes))
+    return f"{model} {shape}"
+  if options.get("width"):
+    return f"{model} {options['width']}"
+  return model
+
+
+def model_label(run: loading.Run) -> str:
+  """The model of a row, with its layer sizes where the run's config gives
+  them, so that two networks of one zoo name (the paper's mlp of 2×256 and
+  Figure 1's of 3×200) are told apart; a switch run's models joined by
+  ``+``. A search's best model is shown by name only (its options are the
+  trial's)."""
+  record = run.record
+  if run.code.startswith(loading.TUNE_PREFIX):
+    return record["model"]
+  if "runs" in record and "models" in record:
+    return "+".join(_sized(r["model"], r.get("model_options"))
+                    for r in record["runs"])
+  return _sized(record["model"], record.get("config", {}).get(
+      "model_options"))
+
+
 def row_label(code: str, run: loading.Run) -> str:
-  """``code (model)``, with ``tuned`` or ``online`` where that applies."""
+  """``code (model)``, with ``tuned`` or ``online`` where that applies; the
+  model as :func:`model_label` writes it."""
   if run.code.startswith(loading.TUNE_PREFIX):
     code += ", tuned"
   elif run.record.get("learner") == "online":
     code += ", online"
-  return f"{code} ({run.record['model']})"
+  return f"{code} ({model_label(run)})"
 
 
 def _cell(run: loading.Run, best: bool) -> Cell:
