@@ -1,6 +1,7 @@
 """Tests of the two-part codes (float32, compressed, subspace), bin/twopart."""
 
 import glob
+import itertools
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from tfmdl import subspace as subspace_lib
 from tfmdl import training
 from tfmdl import two_part
 from tfmdl.codes import parameter_coding
+from tfmdl.experiments import two_part as two_part_experiment
 from tfmdl.keras_compat import keras3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -272,7 +274,55 @@ def test_bin_twopart_end_to_end(tmp_path, code, steps):
   tags = _tags(workdir)
   for tag in ("model_kbits", "data_kbits", "codelength_kbits"):
     assert tags[f"twopart/{tag}"] == steps
+  settings, where = two_part_experiment.chosen_settings("digits")
+  assert record["settings_chosen_on"] == {
+      name: {"value": value, "chosen_on": where}
+      for name, value in settings.items()}
   assert record["code_version"] == results.code_version()
+
+
+@pytest.mark.parametrize("dataset", ["digits", "fashion_mnist"])
+def test_settings_are_chosen_on_labels_no_code_sends(dataset):
+  """The configs' dropout and subspace learning rate are the committed
+  choice of selection/two_part_settings.py on the data set's test split
+  (labels no two-part code sends), and every two-part results.json says
+  so."""
+  selection = results.read_json(os.path.join(
+      ROOT, "selection", f"two_part_settings_{dataset}.json"))
+  assert (selection["dataset"], selection["split"]) == (dataset, "test")
+  assert selection["config"]["dataset"] == dataset
+  grid = selection["grid"]
+  assert sorted((t["model_options.dropout"], t["subspace.learning_rate"])
+                for t in selection["trials"]) == sorted(itertools.product(
+                    grid["model_options.dropout"],
+                    grid["subspace.learning_rate"]))
+  best = min(selection["trials"], key=lambda t: t["codelength_bits"])
+  assert selection["chosen"] == {k: best[k] for k in selection["chosen"]}
+  chosen, where = two_part_experiment.chosen_settings(dataset)
+  assert selection["chosen"] == chosen
+  assert f"the test split of {dataset} (this data set" in where
+  for model in ("mlp", "tinycnn"):
+    config = two_part_experiment.default_config(dataset, model)
+    assert config.model_options.dropout == chosen["model_options.dropout"]
+    assert config.subspace.learning_rate == chosen["subspace.learning_rate"]
+    assert {w["chosen_on"] for w in two_part_experiment.settings_chosen_on(
+        config).values()} == {where}
+
+
+def test_settings_of_other_data_sets_and_overrides_say_where_they_come_from():
+  mnist = two_part_experiment.default_config("mnist", "mlp")
+  chosen, where = two_part_experiment.chosen_settings("mnist")
+  assert chosen == two_part_experiment.CHOSEN_SETTINGS[
+      two_part_experiment.FALLBACK_DATASET]
+  assert "(another data set" in where
+  assert mnist.subspace.learning_rate == chosen["subspace.learning_rate"]
+  lenet = two_part_experiment.default_config("digits", "lenet")
+  lenet.subspace.learning_rate = 0.3
+  where = two_part_experiment.settings_chosen_on(lenet)
+  assert where["model_options.dropout"] == {
+      "value": None, "chosen_on": "not in the run's config"}
+  assert where["subspace.learning_rate"]["chosen_on"].startswith(
+      "set in the run's config")
 
 
 def test_bin_twopart_usage_error(tmp_path):

@@ -24,7 +24,30 @@ from tfmdl.experiments import common
 from tfmdl.experiments import defaults
 
 TAG = "twopart"
+# The settings of default_config chosen per data set, on labels that no
+# two-part code sends, by selection/two_part_settings.py; each data set's
+# values equal the "chosen" of its committed output,
+# selection/two_part_settings_<dataset>.json (tests/test_two_part.py checks).
+SETTINGS = ("model_options.dropout", "subspace.learning_rate")
+CHOSEN_SETTINGS = {
+    "digits": {"model_options.dropout": 0.0, "subspace.learning_rate": 0.2},
+    "fashion_mnist": {"model_options.dropout": 0.0,
+                      "subspace.learning_rate": 0.1},
+}
+# Data sets without a selection of their own take these, chosen on another
+# data set (the closest in size and kind to MNIST and CIFAR-10).
+FALLBACK_DATASET = "fashion_mnist"
 
+
+def chosen_settings(dataset: str) -> tuple:
+  """``(settings, chosen_on)``: :data:`CHOSEN_SETTINGS` for ``dataset`` and
+  where they were chosen (a sentence for results.json)."""
+  source = dataset if dataset in CHOSEN_SETTINGS else FALLBACK_DATASET
+  which = "this" if source == dataset else "another"
+  where = (f"the test split of {source} ({which} data set; labels that no "
+           "two-part code sends), by selection/two_part_settings.py; its "
+           f"output: selection/two_part_settings_{source}.json")
+  return CHOSEN_SETTINGS[source], where
 
 def default_config(dataset: str, model: str,
                    code: str = "compressed") -> ml_collections.ConfigDict:
@@ -38,16 +61,16 @@ def default_config(dataset: str, model: str,
     training of z (``learning_rate``, ``max_epochs``; the rest of
     ``config.train`` applies too).
 
-  Dropout is off: a two-part code encodes the training labels with the sent
-  model; in a random subspace of d = 300, dropout 0.5 raised the data bits of
-  digits' MLP from about 120-250 to about 1,900. Set
-  ``model_options.dropout`` to restore it. The learning rate of z (0.05) was
-  also picked on digits.
+  Dropout (of every model that has it) and the learning rate of z are the
+  data set's :func:`chosen_settings`, chosen on labels that no two-part code
+  sends, so they cost no bits; results.json says so
+  (:func:`settings_chosen_on`). Set them in the config to override.
   """
+  chosen, _ = chosen_settings(dataset)
   config = defaults.paper_config(dataset, model)
   del config.prequential
   if "dropout" in config.model_options:
-    config.model_options.dropout = 0.0
+    config.model_options.dropout = chosen["model_options.dropout"]
   config.two_part = ml_collections.ConfigDict(dict(code=code,
                                                    val_fraction=0.1))
   config.compression = ml_collections.ConfigDict(dict(
@@ -56,8 +79,34 @@ def default_config(dataset: str, model: str,
   config.subspace = ml_collections.ConfigDict(dict(
       dims=(10, 30, 100, 300, 1000), precisions=(4, 6, 8, 10, 12, 16, 32),
       projection="auto", nonzeros_per_row=4, dense_max_entries=2**24,
-      projection_seed=0, learning_rate=0.05, max_epochs=20))
+      projection_seed=0,
+      learning_rate=chosen["subspace.learning_rate"], max_epochs=20))
   return config
+
+
+def settings_chosen_on(config: ml_collections.ConfigDict) -> dict:
+  """Where each of :data:`SETTINGS` in ``config`` was chosen.
+
+  Returns:
+    ``{setting: {"value": ..., "chosen_on": ...}}``: where the data set's
+    :func:`chosen_settings` were chosen if the config holds the chosen value,
+    else that the run's config set it (value None: not in the config, e.g. a
+    model without dropout).
+  """
+  settings, where_chosen = chosen_settings(config.dataset)
+  chosen_on = {}
+  for name in SETTINGS:
+    section, field = name.split(".")
+    value, chosen = config.get(section, {}).get(field), settings[name]
+    if value is None:
+      where = "not in the run's config"
+    elif value == chosen:
+      where = where_chosen
+    else:
+      where = ("set in the run's config, not the value chosen on "
+               f"labels no code sends ({chosen})")
+    chosen_on[name] = {"value": value, "chosen_on": where}
+  return chosen_on
 
 
 def two_part_configs(config: ml_collections.ConfigDict) -> tuple:
@@ -161,4 +210,5 @@ def result_record(result: two_part.TwoPartResult,
       payload_bytes=len(result.payload),
       candidates=[c.summary() for c in result.candidates],
       training=result.training_info,
+      settings_chosen_on=settings_chosen_on(config),
       code_wall_s=result.wall_s)
