@@ -77,7 +77,9 @@ def test_chain_rule_total_is_sum_of_blocks_and_of_samples(digits_run):
       sum(b.bits for b in result.blocks), rel=1e-12)
   per_sample = result.per_sample_bits()
   assert per_sample.shape == (400,)
-  assert np.all(per_sample >= 0)
+  for block in result.blocks:
+    np.testing.assert_array_equal(per_sample[block.start:block.end],
+                                  block.per_sample_bits)
   assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-9)
   assert result.uniform_bits == pytest.approx(400 * math.log2(10))
   assert result.compression_ratio == pytest.approx(

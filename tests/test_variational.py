@@ -173,8 +173,12 @@ def test_monte_carlo_estimate_and_standard_error():
   assert point.nll_bits_stderr == pytest.approx(
       samples.std(ddof=1) / math.sqrt(5))
   assert result.grid_bits == 0.0
-  assert 0.0 <= point.test_accuracy_sampled <= 1.0
-  assert 0.0 <= point.test_accuracy_mean <= 1.0
+  # Accuracies on the 50 test samples: at the posterior means a count of
+  # them, sampled a mean of 5 passes' counts.
+  assert (50 * point.test_accuracy_mean) == pytest.approx(
+      round(50 * point.test_accuracy_mean), abs=1e-9)
+  assert (250 * point.test_accuracy_sampled) == pytest.approx(
+      round(250 * point.test_accuracy_sampled), abs=1e-9)
   assert variational.standard_error(np.array([3.0])) is None
 
 
@@ -198,7 +202,11 @@ def test_recording_training_curves_does_not_change_the_code():
                      epoch_num_samples=k),
       epoch_callback=lambda i, e: seen.append((i, e.epoch)))
           for k in (0, 2)]
+  # The same code to the bit: KL, every Monte Carlo pass, the codelength.
   assert runs[0].points[0].kl_bits == runs[1].points[0].kl_bits
+  assert (runs[0].points[0].nll_bits_samples ==
+          runs[1].points[0].nll_bits_samples)
+  assert runs[0].codelength_bits == runs[1].codelength_bits
   assert seen == [(0, 0), (0, 1), (0, 2)]
   history = runs[1].points[0].history
   assert [e.epoch for e in history] == [0, 1, 2]

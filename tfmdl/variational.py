@@ -469,12 +469,16 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
   check_model(model, x[:2])
   det_bits = deterministic_bits(model)
   forward = training.make_forward(model)
+  # The training curves sample through a forward function of their own: the
+  # Flipout noise of the final estimate below then does not depend on
+  # whether (or how often) the curves were recorded.
+  curve_forward = training.make_forward(model)
   history = []
 
   def on_epoch(epoch, m):
     if config.epoch_num_samples:
       point = _epoch_point(m, x, y, epoch, config.epoch_num_samples, batch,
-                           forward, det_bits)
+                           curve_forward, det_bits)
       history.append(point)
       if epoch_callback is not None:
         epoch_callback(index, point)
