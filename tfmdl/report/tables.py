@@ -119,13 +119,16 @@ def model_label(run: loading.Run) -> str:
 
 
 def row_label(code: str, run: loading.Run) -> str:
-  """``code (model)``, with ``tuned`` or ``online`` where that applies; the
-  model as :func:`model_label` writes it."""
+  """``code (model)``, with ``tuned`` or ``online`` where that applies, the
+  model as :func:`model_label` writes it, and the recipe of a config from
+  configs/shortest_fashion_mnist.py (``config.recipe``)."""
   if run.code.startswith(loading.TUNE_PREFIX):
     code += ", tuned"
   elif run.record.get("learner") == "online":
     code += ", online"
-  return f"{code} ({model_label(run)})"
+  recipe = run.record.get("config", {}).get("recipe")
+  model = model_label(run) + (f", recipe {recipe}" if recipe else "")
+  return f"{code} ({model})"
 
 
 def _cell(run: loading.Run, best: bool) -> Cell:
