@@ -37,8 +37,9 @@ _FAST = dict(learning_rate=2e-3, schedule="cosine")
 
 # name -> (model, model options, OnlineConfig fields).
 SETTINGS = {
-    # The MLP: the old default, then minibatches, replay, dropout, EMA.
-    "mlp_default_dropout": ("mlp", _MLP_DROPOUT, {}),
+    # The MLP: the previous defaults (minibatches of 128, the paper's
+    # dropout), then minibatches, replay, dropout, EMA.
+    "mlp_b128_dropout": ("mlp", _MLP_DROPOUT, dict(_B32, batch_size=128)),
     "mlp_b32_dropout": ("mlp", _MLP_DROPOUT, _B32),
     "mlp_streams_dropout": ("mlp", _MLP_DROPOUT,
                             dict(_B32, replay_kind="streams")),
