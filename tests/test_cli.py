@@ -9,7 +9,6 @@ work.
 """
 
 import os
-import subprocess
 import sys
 
 from absl import flags
@@ -17,7 +16,6 @@ import pytest
 
 from tfmdl.experiments import cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = '''
 import ml_collections
 
@@ -139,13 +137,11 @@ REFUSALS = {
 
 
 @pytest.fixture(scope="module")
-def refused(tmp_path_factory):
+def refused(tmp_path_factory, start_bin):
   """``(name -> (exit status, stdout, stderr), their working folder)``, all
   binaries started at once."""
   cwd = tmp_path_factory.mktemp("cli")
-  procs = {name: subprocess.Popen(
-      [sys.executable, os.path.join(REPO, "bin", args[0])] + args[1:],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+  procs = {name: start_bin(args[0], args[1:], cwd=cwd)
            for name, (args, _) in REFUSALS.items()}
   done = {}
   for name, proc in procs.items():

@@ -1,7 +1,9 @@
 """Hostile input: one line on stderr, exit status 2, no results file touched.
 
-The ``bin/prequential`` cases run as subprocesses, all started at once by a
-module fixture (each pays TensorFlow's import); each workdir starts with a
+Each ``bin/prequential`` case runs twice: in process (the flags parsed as the
+binary parses them, then the experiment's ``run`` under ``cli.run_or_exit``)
+and, ``slow``, as the binary itself in a subprocess, all started at once by a
+module fixture (each pays TensorFlow's import). Each workdir starts with a
 sentinel results.json that must come out untouched, alone: a usage error
 writes nothing, not even config.json (which would lock the workdir to the
 bad config). Cases without a command-line route (one class, a full disk) are
@@ -13,8 +15,6 @@ import gzip
 import os
 import re
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,7 +26,6 @@ from tfmdl.data import sources
 from tfmdl.experiments import cli
 from tfmdl.experiments import prequential as experiment
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SENTINEL = {"codelength_bits": 123.0, "note": "an earlier run's results"}
 _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.float32): 0x0D}
 CASES = ("truncated_idx", "label_out_of_range", "nan_inputs",
@@ -34,6 +33,8 @@ CASES = ("truncated_idx", "label_out_of_range", "nan_inputs",
          "unknown_config_field", "bad_flag_value", "unknown_flag",
          "missing_config_file", "workdir_under_a_file", "merge_with_blocks",
          "unknown_model")
+# bin/prequential's own flags (--merge, --blocks) are not defined in process.
+BINARY_ONLY = ("merge_with_blocks",)
 
 
 def _idx(array):
@@ -112,35 +113,18 @@ def _cases(root):
   }
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-  """name -> (workdir, exit status, stderr, expected message), all cases run
-  at the same time."""
-  root = tmp_path_factory.mktemp("hostile")
-  cases = _cases(root)
-  assert tuple(cases) == CASES
-  procs = {}
-  for name, (args, message) in cases.items():
-    if name == "workdir_under_a_file":
-      workdir = root / "a_file" / "workdir"
-    else:
-      workdir = root / name / "workdir"
-      os.makedirs(workdir)
-      results.write_json(str(workdir / "results.json"), SENTINEL)
-    procs[name] = (workdir, message, subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "bin", "prequential"),
-         f"--workdir={workdir}"] + args, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True))
-  done = {}
-  for name, (workdir, message, proc) in procs.items():
-    _, err = proc.communicate(timeout=600)
-    done[name] = (workdir, proc.returncode, err, message)
-  return done
+def _sentinel_workdir(root, name):
+  """The case's workdir, with a sentinel results.json (none for the case
+  whose workdir cannot be made)."""
+  if name == "workdir_under_a_file":
+    return root / "a_file" / "workdir"
+  workdir = root / name / "workdir"
+  os.makedirs(workdir)
+  results.write_json(str(workdir / "results.json"), SENTINEL)
+  return workdir
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_binary_refuses_in_one_line_and_writes_nothing(finished, name):
-  workdir, returncode, err, message = finished[name]
+def _check_refused(name, workdir, returncode, err, message):
   ours = [line for line in err.splitlines() if line.startswith("error: ")]
   assert returncode == 2, err[-3000:]
   assert len(ours) == 1 and "Traceback" not in err, err[-3000:]
@@ -148,6 +132,45 @@ def test_binary_refuses_in_one_line_and_writes_nothing(finished, name):
   if name != "workdir_under_a_file":
     assert os.listdir(workdir) == ["results.json"]
     assert results.read_json(str(workdir / "results.json")) == SENTINEL
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in CASES if name not in BINARY_ONLY])
+def test_experiment_refuses_in_one_line_and_writes_nothing(
+    tmp_path, bin_config, capsys, name):
+  args, message = _cases(tmp_path)[name]
+  workdir = _sentinel_workdir(tmp_path, name)
+  with pytest.raises(SystemExit) as exit_info:
+    config = bin_config("prequential", args)
+    cli.run_or_exit(lambda: experiment.run(config, str(workdir)))
+  _check_refused(name, workdir, exit_info.value.code, capsys.readouterr().err,
+                 message)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, start_bin):
+  """name -> (workdir, exit status, stderr, expected message), all cases run
+  at the same time."""
+  root = tmp_path_factory.mktemp("hostile")
+  cases = _cases(root)
+  assert tuple(cases) == CASES
+  procs = {}
+  for name, (args, message) in cases.items():
+    workdir = _sentinel_workdir(root, name)
+    procs[name] = (workdir, message, start_bin(
+        "prequential", [f"--workdir={workdir}"] + args))
+  done = {}
+  for name, (workdir, message, proc) in procs.items():
+    _, err = proc.communicate(timeout=600)
+    done[name] = (workdir, proc.returncode, err, message)
+  return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASES)
+def test_binary_refuses_in_one_line_and_writes_nothing(finished, name):
+  workdir, returncode, err, message = finished[name]
+  _check_refused(name, workdir, returncode, err, message)
 
 
 def test_corrupted_idx_header_is_refused(tmp_path):

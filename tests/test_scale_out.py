@@ -1,10 +1,11 @@
 """Scale out and hold up: two workers, block shards and merge, crash resume.
 
-Every process that can run at the same time is started at once by one module
-fixture (CPU time is scarce; TensorFlow's import alone costs seconds): an
-uninterrupted run, three shards of the same run into one workdir, a run that
-is killed with SIGKILL after block 2 and then resumed, and a two-worker run
-on localhost. The tests then compare what they wrote.
+The ``slow`` tests run bin/prequential: every process that can run at the
+same time is started at once by one module fixture (CPU time is scarce;
+TensorFlow's import alone costs seconds): an uninterrupted run, three shards
+of the same run into one workdir, a run that is killed with SIGKILL after
+block 2 and then resumed, and a two-worker run on localhost. The tests then
+compare what they wrote. The others test the pieces in process.
 """
 
 import json
@@ -13,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import types
@@ -29,7 +29,6 @@ from tfmdl.experiments import defaults
 from tfmdl.experiments import prequential as experiment
 from tfmdl.training.strategy import is_chief
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # digits, n = 100: timesteps 10, 20, 40, 80, 100, blocks 0..4 and the final
 # model. No dropout: dropout masks come from per-replica random streams, so
 # with dropout one and two workers train on different noise (see
@@ -43,14 +42,6 @@ NUM_BLOCKS = 5
 TWO_WORKER_RTOL = 1e-6
 TIMEOUT_S = 600
 WALL_TIMES = ("wall_s", "prequential_wall_s", "final_model_wall_s")
-
-
-def _start(workdir, *extra, env=None):
-  return subprocess.Popen(
-      [sys.executable, os.path.join(REPO, "bin", "prequential"),
-       f"--workdir={workdir}"] + TINY + list(extra),
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env=None if env is None else dict(os.environ, **env))
 
 
 def _finish(proc):
@@ -92,8 +83,13 @@ def _without_wall_times(record):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, start_bin):
   root = tmp_path_factory.mktemp("scale_out")
+
+  def _start(workdir, *extra, env=None):
+    return start_bin("prequential", [f"--workdir={workdir}"] + TINY +
+                     list(extra), env=env)
+
   paths = {name: str(root / name)
            for name in ("one", "shards", "killed", "chief", "worker1")}
   ports = _free_ports(2)
@@ -124,6 +120,7 @@ def runs(tmp_path_factory):
   return paths, procs, killed_state
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_code(runs):
   paths, procs, killed_state = runs
   assert procs["killed"].returncode == -signal.SIGKILL
@@ -137,7 +134,9 @@ def test_killed_run_resumes_to_the_same_code(runs):
   assert _without_wall_times(resumed) == _without_wall_times(one)
 
 
-def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path):
+@pytest.mark.slow
+def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path,
+                                                        run_bin):
   paths, procs, _ = runs
   for name in ("shard_low", "shard_high", "shard_final"):
     out, _ = _finish(procs[name])
@@ -157,10 +156,8 @@ def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path):
     experiment.merge(partial)
   assert not os.path.exists(os.path.join(partial, "results.json"))
 
-  merge = subprocess.run(
-      [sys.executable, os.path.join(REPO, "bin", "prequential"), "--merge",
-       f"--workdir={shards}"], capture_output=True, text=True,
-      timeout=TIMEOUT_S)
+  merge = run_bin("prequential", ["--merge", f"--workdir={shards}"],
+                  timeout=TIMEOUT_S)
   assert merge.returncode == 0, merge.stderr[-3000:]
   _finish(procs["one"])
   one, merged = _record(paths["one"]), _record(shards)
@@ -172,6 +169,7 @@ def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path):
   assert os.listdir(os.path.join(shards, "tb"))
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_one_worker_code(runs):
   paths, procs, _ = runs
   chief_out, _ = _finish(procs["chief"])
