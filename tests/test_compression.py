@@ -1,11 +1,10 @@
-"""Lossless label compression: exact round trip, size, refusals, binaries."""
+"""Lossless label compression: exact round trip, size, refusals, in process
+through the experiment (bin/compress and bin/decompress's work); one smoke
+test runs the two binaries."""
 
-import importlib.util
 import math
 import os
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,29 +16,21 @@ from tfmdl.experiments import common
 from tfmdl.experiments import compress
 from tfmdl.experiments.prequential import prequential_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--config.model_options.hidden_sizes=(16,)",
         "--config.train.max_epochs=2", "--config.train.verbose=0"]
 
 
-def _config():
-  """configs/prequential_digits.py:mlp, 200 samples, ``TINY`` overrides."""
-  path = os.path.join(REPO, "configs", "prequential_digits.py")
-  spec = importlib.util.spec_from_file_location("prequential_digits", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("mlp")
-  config.num_train = 200
-  config.model_options.hidden_sizes = (16,)
-  config.train.max_epochs = 2
-  config.train.verbose = 0
-  return config
+@pytest.fixture(scope="module")
+def tiny_config(bin_config):
+  """``() -> ConfigDict``: bin/compress's config with ``TINY`` overrides:
+  configs/prequential_digits.py:mlp, 200 samples."""
+  return lambda: bin_config("prequential", ["--config.num_train=200"] + TINY)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, tiny_config):
   folder = tmp_path_factory.mktemp("compression")
-  config = _config()
+  config = tiny_config()
   path = str(folder / "labels.tfmdl")
   result = compress.compress(config, path)
   out = str(folder / "labels.npy")
@@ -65,6 +56,7 @@ def test_round_trip_is_bit_exact(run):
   assert result.n == 200 and result.num_classes == 10
 
 
+@pytest.mark.slow
 def test_payload_size_matches_the_prequential_codelength(run):
   config, result, _, path, _ = run
   dataset = common.load_dataset(config)
@@ -87,6 +79,18 @@ def test_payload_size_matches_the_prequential_codelength(run):
   assert result.file_bits == 8 * os.path.getsize(path)
   assert result.file_bits == (result.header_bits + result.payload_bits +
                               result.checks_bits)
+
+
+def test_summary_states_the_file_parts_and_the_codelength(run):
+  """What bin/compress prints."""
+  _, result, _, path, _ = run
+  labels_file = compression.read_file(path)
+  summary = compress.bits_summary(result)
+  assert (f"header {labels_file.header_bits} (decoding settings, no labels) "
+          f"+ payload {labels_file.payload_bits} (the code) + checks "
+          f"{labels_file.checks_bits}") in summary
+  assert (f"prequential codelength {result.codelength_bits:.1f} bits"
+          in summary)
 
 
 def test_header_records_what_bob_needs(run):
@@ -160,6 +164,7 @@ def test_other_inputs_are_refused(run, tmp_path):
   assert not out.exists()
 
 
+@pytest.mark.slow
 def test_another_environment_is_refused_unless_forced(run, tmp_path):
   config, _, _, path, _ = run
   bad = str(tmp_path / "env.tfmdl")
@@ -175,6 +180,7 @@ def test_another_environment_is_refused_unless_forced(run, tmp_path):
                                 common.load_dataset(config).y_train)
 
 
+@pytest.mark.slow
 def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
   # Another learning rate stands for any difference in the replayed
   # training (library, device, non-deterministic kernel): other models,
@@ -192,9 +198,9 @@ def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
     ("deterministic", False, "needs config.deterministic=True"),
     ("learner", "online", "block learner only"),
 ])
-def test_compress_refuses_what_bob_cannot_replay(tmp_path, field, value,
-                                                 message):
-  config = _config()
+def test_compress_refuses_what_bob_cannot_replay(tmp_path, tiny_config, field,
+                                                 value, message):
+  config = tiny_config()
   config[field] = value
   path = tmp_path / "x.tfmdl"
   with pytest.raises(ValueError, match=message):
@@ -202,18 +208,13 @@ def test_compress_refuses_what_bob_cannot_replay(tmp_path, field, value,
   assert not path.exists()
 
 
-def _bin(name, args, cwd):
-  return subprocess.run([sys.executable, os.path.join(REPO, "bin", name)] +
-                        args, capture_output=True, text=True, cwd=cwd,
-                        timeout=300)
-
-
-def test_binaries_end_to_end(tmp_path):
+@pytest.mark.slow
+def test_binaries_smoke(tmp_path, run_bin, tiny_config):
   # Two processes: Bob's replay does not share anything with Alice's.
   packed = str(tmp_path / "labels.tfmdl")
-  proc = _bin("compress", [f"--out={packed}", "--config.num_train=80",
-                           "--config.prequential.timesteps=(40,80)"] + TINY,
-              tmp_path)
+  proc = run_bin("compress", [f"--out={packed}", "--config.num_train=80",
+                              "--config.prequential.timesteps=(40,80)"] + TINY,
+                 cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]
   labels_file = compression.read_file(packed)
   assert (f"header {labels_file.header_bits} (decoding settings, no labels) "
@@ -221,8 +222,8 @@ def test_binaries_end_to_end(tmp_path):
           f"{labels_file.checks_bits}") in proc.stdout
   assert "prequential codelength" in proc.stdout
   out = str(tmp_path / "labels.npy")
-  proc = _bin("decompress", [packed, f"--out={out}"], tmp_path)
+  proc = run_bin("decompress", [packed, f"--out={out}"], cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "checksum ok" in proc.stdout
-  y = common.load_dataset(_config()).y_train[:80]
+  y = common.load_dataset(tiny_config()).y_train[:80]
   np.testing.assert_array_equal(np.load(out), y)

@@ -1,17 +1,14 @@
 """The online prequential learner: order of encode and learn, decodability,
-determinism, chain rule, honesty on random labels, the binary."""
+determinism, chain rule, honesty on random labels, and its experiment (what
+bin/prequential --learner=online runs) in process."""
 
 import dataclasses
-import glob
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfmdl import data
 from tfmdl import models
@@ -22,26 +19,14 @@ from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments.defaults import paper_config
 from tfmdl.keras_compat import tf_keras
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG2_10 = math.log2(10)
 
 
-def _mlp_fn(ds, hidden=(32,), dropout=0.0):
-  return lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
-                                   seed=seed, hidden_sizes=hidden,
-                                   dropout=dropout)
-
-
 @pytest.fixture(scope="module")
-def digits():
-  return data.load("digits", num_train=200)
-
-
-@pytest.fixture(scope="module")
-def digits_run(digits):
+def digits_run(digits, mlp_fn):
   config = online.OnlineConfig(batch_size=16, replay=4, learning_rate=1e-2,
                                steps_per_call=5)
-  result = online.online_code(_mlp_fn(digits), digits.x_train,
+  result = online.online_code(mlp_fn(digits), digits.x_train,
                               digits.y_train, 10, config=config,
                               x_test=digits.x_test, y_test=digits.y_test)
   return config, result
@@ -74,25 +59,26 @@ def test_first_minibatch_uniform_and_chain_rule(digits_run):
   assert result.test_accuracy > 0.7
 
 
-def test_same_seed_same_bits_whatever_the_chunking(digits, digits_run):
+def test_same_seed_same_bits_whatever_the_chunking(digits, digits_run,
+                                                   mlp_fn):
   config, result = digits_run
   again = online.online_code(
-      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      mlp_fn(digits), digits.x_train, digits.y_train, 10,
       config=dataclasses.replace(config, steps_per_call=64))
   np.testing.assert_array_equal(again.per_sample_bits(),
                                 result.per_sample_bits())
   other = online.online_code(
-      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      mlp_fn(digits), digits.x_train, digits.y_train, 10,
       config=dataclasses.replace(config, seed=1))
   assert config.steps_per_call == 5  # the fixture ran in chunks of 5
   assert other.codelength_bits != result.codelength_bits
 
 
 def test_the_setting_price_is_paid_once_and_changes_nothing_else(
-    digits, digits_run):
+    digits, digits_run, mlp_fn):
   config, result = digits_run
   free = online.online_code(
-      _mlp_fn(digits), digits.x_train, digits.y_train, 10,
+      mlp_fn(digits), digits.x_train, digits.y_train, 10,
       config=dataclasses.replace(config, setting_bits=0.0))
   paid, unpaid = result.per_sample_bits(), free.per_sample_bits()
   np.testing.assert_array_equal(paid[1:], unpaid[1:])
@@ -101,6 +87,7 @@ def test_the_setting_price_is_paid_once_and_changes_nothing_else(
       3.0, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
   """lenet on 50 samples in minibatches of 16 (the last has 2)."""
   build = lambda seed: models.build("lenet", digits.input_shape, 10,
@@ -120,20 +107,21 @@ def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
       round(test_size * result.test_accuracy), abs=1e-9)
 
 
-def _learner_log_probs(ds, y, config):
-  learner = online.OnlineLearner(_mlp_fn(ds), ds.x_train, 10, config)
+def _learner_log_probs(mlp_fn, ds, y, config):
+  learner = online.OnlineLearner(mlp_fn(ds), ds.x_train, 10, config)
   return learner.advance(y, learner.num_minibatches + 1)
 
 
-def test_bits_of_a_minibatch_never_depend_on_its_own_or_later_labels(digits):
+def test_bits_of_a_minibatch_never_depend_on_its_own_or_later_labels(
+    digits, mlp_fn):
   """Change one label in minibatch 5: predictions up to the end of minibatch
   5 are bit-identical; later ones change (the label was learned from)."""
   config = online.OnlineConfig(batch_size=16, replay=1, learning_rate=1e-2)
   y = digits.y_train.astype(np.int32)
   changed = y.copy()
   changed[5 * 16 + 3] = (y[5 * 16 + 3] + 1) % 10
-  a = _learner_log_probs(digits, y, config)
-  b = _learner_log_probs(digits, changed, config)
+  a = _learner_log_probs(mlp_fn, digits, y, config)
+  b = _learner_log_probs(mlp_fn, digits, changed, config)
   assert a.shape == b.shape == (200, 10)
   np.testing.assert_array_equal(a[:6 * 16], b[:6 * 16])
   assert np.abs(a[6 * 16:] - b[6 * 16:]).max() > 1e-4
@@ -159,34 +147,36 @@ def test_lookup_model_learns_each_label_in_one_step_yet_pays_uniform():
   assert np.mean(memorised.argmax(1) == y) == 1.0
 
 
-def test_memorising_mlp_cannot_compress_random_labels():
+@pytest.mark.slow
+def test_memorising_mlp_cannot_compress_random_labels(mlp_fn):
   """A wide MLP, high learning rate, heavy replay, on random labels."""
   ds = data.load("digits", num_train=240, random_labels=True)
   for calibrate in (False, True):
     result = online.online_code(
-        _mlp_fn(ds, hidden=(512,)), ds.x_train, ds.y_train, 10,
+        mlp_fn(ds, hidden=(512,)), ds.x_train, ds.y_train, 10,
         config=online.OnlineConfig(batch_size=8, replay=8, learning_rate=1e-2,
                                    calibrate=calibrate))
     assert result.codelength_bits >= result.uniform_bits - 10
 
 
-def test_labels_that_are_a_function_of_the_inputs_compress_well():
+def test_labels_that_are_a_function_of_the_inputs_compress_well(mlp_fn):
   ds = data.load("synthetic", num_train=1500)  # linear labels, K = 4
   result = online.online_code(
-      _mlp_fn(ds, hidden=()), ds.x_train, ds.y_train, ds.num_classes,
+      mlp_fn(ds, hidden=()), ds.x_train, ds.y_train, ds.num_classes,
       config=online.OnlineConfig(batch_size=16, replay=4,
                                  learning_rate=3e-2))
   assert result.compression_ratio < 0.5
   assert result.blocks[-1].bits_per_sample < 0.6  # of 2 bits uniform
 
 
-def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(digits):
+def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(
+    digits, mlp_fn):
   """Alice range-codes with the log-probs of one long run; Bob replays the
   learner one iteration at a time on the labels he has decoded (dropout on,
   EMA and calibration on) and recovers every label."""
   ds = digits
   config = online.OnlineConfig(batch_size=32, replay=2, steps_per_call=64)
-  build = _mlp_fn(ds, dropout=0.5)
+  build = mlp_fn(ds, dropout=0.5)
   y = ds.y_train.astype(np.int64)
   alice = online.OnlineLearner(build, ds.x_train, 10, config)
   log_probs = alice.advance(y, alice.num_minibatches + 1)
@@ -222,11 +212,11 @@ def test_bad_config_is_refused(options, message):
     online.OnlineConfig(**options)
 
 
-def test_bad_use_is_refused(digits):
+def test_bad_use_is_refused(digits, mlp_fn):
   x, y = digits.x_train, digits.y_train
   with pytest.raises(ValueError, match="outputs 10 logits, the data have 3"):
-    online.OnlineLearner(_mlp_fn(digits), x, 3)
-  learner = online.OnlineLearner(_mlp_fn(digits), x[:40], 10,
+    online.OnlineLearner(mlp_fn(digits), x, 3)
+  learner = online.OnlineLearner(mlp_fn(digits), x[:40], 10,
                                  online.OnlineConfig(batch_size=16))
   assert learner.num_minibatches == 3
   with pytest.raises(ValueError, match=r"count must be in \[1, 4\]"):
@@ -234,19 +224,21 @@ def test_bad_use_is_refused(digits):
   with pytest.raises(ValueError, match=r"y must have shape \(40,\)"):
     learner.advance(y, 1)
   with pytest.raises(ValueError, match="last timestep must be n=40"):
-    online.online_code(_mlp_fn(digits), x[:40], y[:40], 10,
+    online.online_code(mlp_fn(digits), x[:40], y[:40], 10,
                        config=online.OnlineConfig(timesteps=(10, 30)))
 
 
-def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
+@pytest.mark.slow
+def test_online_experiment_end_to_end_and_switchable_with_a_block_run(
+    tmp_path, bin_config, event_tags):
+  """bin/prequential --learner=online's run, in process (the binary itself:
+  test_prequential.py's smoke test)."""
   online_dir, block_dir = str(tmp_path / "online"), str(tmp_path / "block")
-  proc = subprocess.Popen(
-      [sys.executable, os.path.join(REPO, "bin", "prequential"),
-       f"--workdir={online_dir}", "--learner=online",
-       "--config.num_train=120", "--config.online.batch_size=16",
-       "--config.model_options.hidden_sizes=(16,)"],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      cwd=tmp_path)
+  config = bin_config("prequential", [
+      "--config.num_train=120", "--config.online.batch_size=16",
+      "--config.model_options.hidden_sizes=(16,)"])
+  config.learner = "online"  # what --learner=online sets
+  prequential_experiment.run(config, online_dir)
   config = paper_config("digits", "mlp")  # a block run of the same data
   config.num_train = 120
   config.model_options.hidden_sizes = (16,)
@@ -259,9 +251,6 @@ def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
   with pytest.raises(ValueError, match="replay must be >= 0"):
     prequential_experiment.run(config, bad_dir)
   assert not os.path.exists(bad_dir)
-  out, err = proc.communicate(timeout=300)
-  assert proc.returncode == 0, err[-2000:]
-  assert "online learner" in out and "kbits" in out
   with open(os.path.join(online_dir, "results.json")) as f:
     record = json.load(f)
   assert record["code"] == "prequential" and record["learner"] == "online"
@@ -272,10 +261,7 @@ def test_binary_online_end_to_end_and_switchable_with_a_block_run(tmp_path):
   assert record["codelength_bits"] == pytest.approx(
       sum(b["bits"] for b in record["blocks"]))
   assert record["test_accuracy"] is not None
-  tags = set()
-  for path in glob.glob(os.path.join(online_dir, "tb", "events.out.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      tags.update(value.tag for value in event.summary.value)
+  tags = event_tags(os.path.join(online_dir, "tb"))
   assert {"prequential/cumulative_kbits",
           "prequential/block_bits_per_sample"} <= tags
   # The switch code reads it like a block run and mixes the two.

@@ -1,39 +1,32 @@
-"""The prequential code: exact uniform block, chain rule, honesty, API, binary."""
+"""The prequential code: exact uniform block, chain rule, honesty, API; its
+experiment (bin/prequential's run) in process; bin/prequential's smoke test."""
 
 import glob
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfmdl import data
-from tfmdl import models
 from tfmdl import prequential
 from tfmdl import training
 from tfmdl.codes import mixtures
+from tfmdl.experiments import cli
+from tfmdl.experiments import prequential as experiment
 from tfmdl.keras_compat import keras3
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = training.TrainConfig(batch_size=32, max_epochs=8, patience=3,
                                   learning_rate=3e-3, verbose=0)
 
 
-def _mlp_fn(ds, hidden=(64,)):
-  return lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
-                                   seed=seed, hidden_sizes=hidden)
-
-
 @pytest.fixture(scope="module")
-def digits_run():
+def digits_run(mlp_fn):
   ds = data.load("digits", num_train=400)
   config = prequential.PrequentialConfig(train=TINY_TRAIN)
   result = prequential.prequential_code(
-      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes, config=config,
+      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes, config=config,
       x_test=ds.x_test, y_test=ds.y_test)
   return ds, config, result
 
@@ -103,14 +96,15 @@ def test_blocks_record_epoch_bits_and_validation_from_prefix(digits_run):
         block.per_sample_bits, rtol=1e-5, atol=1e-5)
 
 
-def test_the_encoded_block_never_influences_its_model(digits_run):
+@pytest.mark.slow
+def test_the_encoded_block_never_influences_its_model(digits_run, mlp_fn):
   # Scramble the labels of the last block: every earlier block is unchanged,
   # and the last block's training (epochs, stopping) is unchanged too.
   ds, config, result = digits_run
   last = result.blocks[-1]
   y = np.array(ds.y_train)
   y[last.start:] = (y[last.start:] + 3) % ds.num_classes
-  other = prequential.prequential_code(_mlp_fn(ds), ds.x_train, y,
+  other = prequential.prequential_code(mlp_fn(ds, (64,)), ds.x_train, y,
                                        ds.num_classes, config=config)
   for a, b in zip(result.blocks[:-1], other.blocks[:-1]):
     np.testing.assert_array_equal(a.per_sample_bits, b.per_sample_bits)
@@ -119,26 +113,28 @@ def test_the_encoded_block_never_influences_its_model(digits_run):
   assert other.blocks[-1].bits != last.bits
 
 
-def test_resuming_from_saved_blocks_gives_the_same_code(digits_run):
+def test_resuming_from_saved_blocks_gives_the_same_code(digits_run, mlp_fn):
   ds, config, result = digits_run
   resumed = prequential.prequential_code(
-      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes, config=config,
+      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes, config=config,
       done_blocks=result.blocks[:4])
   assert resumed.codelength_bits == result.codelength_bits
 
 
-def test_random_labels_are_not_compressible():
+@pytest.mark.slow
+def test_random_labels_are_not_compressible(mlp_fn):
   ds = data.load("digits", num_train=400, random_labels=True)
   result = prequential.prequential_code(
-      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes,
+      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes,
       config=prequential.PrequentialConfig(train=TINY_TRAIN))
   assert result.codelength_bits >= result.uniform_bits - 10
 
 
-def test_labels_that_are_a_function_of_inputs_compress_far():
+@pytest.mark.slow
+def test_labels_that_are_a_function_of_inputs_compress_far(mlp_fn):
   ds = data.load("synthetic", num_train=1280, input_shape=(4, 4, 1))
   result = prequential.prequential_code(
-      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes,
+      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes,
       config=prequential.PrequentialConfig(train=TINY_TRAIN))
   assert result.compression_ratio < 0.5
 
@@ -163,46 +159,37 @@ def test_a_plain_keras3_model_works_through_the_public_api():
   assert result.test_accuracy > 0.3
 
 
-def test_same_seed_same_bits():
+@pytest.mark.slow
+def test_same_seed_same_bits(mlp_fn):
   ds = data.load("digits", num_train=80)
   config = prequential.PrequentialConfig(train=TINY_TRAIN, seed=7)
-  a, b = (prequential.prequential_code(_mlp_fn(ds), ds.x_train, ds.y_train,
-                                       ds.num_classes, config=config)
+  a, b = (prequential.prequential_code(mlp_fn(ds, (64,)), ds.x_train,
+                                       ds.y_train, ds.num_classes,
+                                       config=config)
           for _ in range(2))
   np.testing.assert_array_equal(a.per_sample_bits(), b.per_sample_bits())
 
 
-def test_bad_data_is_refused_before_training():
+def test_bad_data_is_refused_before_training(mlp_fn):
   ds = data.load("digits", num_train=40)
   y = np.array(ds.y_train)
   y[3] = 10
   with pytest.raises(ValueError, match="label"):
-    prequential.prequential_code(_mlp_fn(ds), ds.x_train, y, 10)
+    prequential.prequential_code(mlp_fn(ds, (64,)), ds.x_train, y, 10)
 
 
-def _event_tags(logdir):
-  tags = set()
-  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        tags.add(value.tag)
-  return tags
+# --- the experiment (bin/prequential's run) ---------------------------------
+
+TINY_ARGS = ["--config.num_train=80",
+             "--config.model_options.hidden_sizes=(16,)",
+             "--config.train.max_epochs=2", "--config.train.verbose=0"]
 
 
-def _run_bin(args, cwd):
-  return subprocess.run(
-      [sys.executable, os.path.join(REPO, "bin", "prequential")] + args,
-      capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def test_binary_end_to_end_writes_results_and_tensorboard(tmp_path):
+def test_experiment_writes_results_blocks_and_tensorboard(
+    tmp_path, bin_config, event_tags, capsys):
   workdir = str(tmp_path / "run")
-  args = [f"--workdir={workdir}", "--config.num_train=80",
-          "--config.model_options.hidden_sizes=(16,)",
-          "--config.train.max_epochs=2", "--config.train.verbose=0"]
-  proc = _run_bin(args, tmp_path)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert "kbits" in proc.stdout and "compression ratio" in proc.stdout
+  config = bin_config("prequential", TINY_ARGS)
+  experiment.run(config, workdir)
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
   assert record["code"] == "prequential" and record["n"] == 80
@@ -211,26 +198,49 @@ def test_binary_end_to_end_writes_results_and_tensorboard(tmp_path):
   assert record["config"]["train"]["max_epochs"] == 2
   assert "tensorflow" in record["versions"]
   assert len(glob.glob(os.path.join(workdir, "blocks", "block_*.npz"))) == 4
-  tags = _event_tags(os.path.join(workdir, "tb"))
+  tags = event_tags(os.path.join(workdir, "tb"))
   for tag in ("block_bits_per_sample", "cumulative_kbits",
               "compression_ratio", "block_accuracy", "gap_to_uniform_kbits"):
     assert f"prequential/{tag}" in tags
   # Rerunning resumes (nothing left to train) and gives the same number;
   # another config in the same workdir is refused with exit status 2.
-  again = _run_bin(args, tmp_path)
-  assert again.returncode == 0, again.stderr[-2000:]
+  experiment.run(bin_config("prequential", TINY_ARGS), workdir)
   with open(os.path.join(workdir, "results.json")) as f:
     assert json.load(f)["codelength_bits"] == record["codelength_bits"]
-  other = _run_bin(args[:-1] + ["--config.train.max_epochs=3"], tmp_path)
-  assert other.returncode == 2
-  assert "holds another run" in other.stderr
+  other = bin_config("prequential",
+                     TINY_ARGS[:-1] + ["--config.train.max_epochs=3"])
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: experiment.run(other, workdir))
+  assert exit_info.value.code == 2
+  assert "holds another run" in capsys.readouterr().err
 
 
-def test_binary_usage_errors_exit_2_without_results(tmp_path):
+def test_usage_errors_exit_2_without_results(tmp_path, bin_config, capsys):
   workdir = str(tmp_path / "bad")
-  proc = _run_bin([f"--workdir={workdir}", "--model=nosuchnet"], tmp_path)
-  assert proc.returncode == 2
-  assert "unknown model" in proc.stderr
+  config = bin_config("prequential", ["--model=nosuchnet"])
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: experiment.run(config, workdir))
+  assert exit_info.value.code == 2
+  assert "unknown model" in capsys.readouterr().err
   assert not os.path.exists(os.path.join(workdir, "results.json"))
-  proc = _run_bin([f"--workdir={workdir}", "--dataset=imagenet"], tmp_path)
-  assert proc.returncode == 2 and "no config for dataset" in proc.stderr
+  with pytest.raises(SystemExit) as exit_info:
+    bin_config("prequential", ["--dataset=imagenet"])
+  assert exit_info.value.code == 2
+  assert "no config for dataset" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bin_prequential_smoke(tmp_path, run_bin):
+  """The binary, with its own flag --learner: the online learner's run."""
+  workdir = str(tmp_path / "online")
+  proc = run_bin("prequential", [
+      f"--workdir={workdir}", "--learner=online", "--config.num_train=120",
+      "--config.online.batch_size=16",
+      "--config.model_options.hidden_sizes=(16,)"], cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "online learner" in proc.stdout
+  assert "kbits" in proc.stdout and "compression ratio" in proc.stdout
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "prequential" and record["learner"] == "online"
+  assert record["config"]["online"]["batch_size"] == 16

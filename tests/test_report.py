@@ -2,7 +2,7 @@
 
 The files are built by the codes' own ``result_record`` functions from small
 result objects whose numbers are chosen here, so every table cell can be
-computed by hand. No training.
+computed by hand. No training. The ``slow`` tests run bin/report itself.
 """
 
 import csv
@@ -10,8 +10,6 @@ import glob
 import json
 import math
 import os
-import subprocess
-import sys
 from unittest import mock
 
 import ml_collections
@@ -36,7 +34,6 @@ from tfmdl.report import formats
 from tfmdl.report import loading
 from tfmdl.report import tables
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N, K = 100, 10
 TIMESTEPS = (10, 50, 100)
 LOG2K = math.log2(K)
@@ -403,13 +400,24 @@ def test_unreadable_files_are_refused(tmp_path):
     report.load_runs(str(tmp_path))
 
 
-def test_bin_report_refuses_another_version_in_one_line(tmp_path):
+@pytest.mark.slow
+def test_bin_report_smoke(results_dir, tmp_path, run_bin):
+  out = tmp_path / "out"
+  proc = run_bin("report", [f"--results={results_dir}", f"--out={out}"],
+                 timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  runs = report.load_runs(results_dir)
+  assert proc.stdout.startswith(
+      f"report of {len(runs)} runs (1 on random labels) from {results_dir}")
+  assert {"table1.md", "table2.md", "report.md"} <= set(os.listdir(out))
+
+
+@pytest.mark.slow
+def test_bin_report_refuses_another_version_in_one_line(tmp_path, run_bin):
   path = _bad_version(tmp_path / "results", 2)
   out = tmp_path / "out"
-  proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "bin", "report"),
-       f"--results={tmp_path / 'results'}", f"--out={out}"],
-      capture_output=True, text=True, check=False, timeout=120)
+  proc = run_bin("report", [f"--results={tmp_path / 'results'}",
+                            f"--out={out}"], timeout=120)
   assert proc.returncode == 2, proc.stderr
   errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
   assert len(errors) == 1 and errors == proc.stderr.strip().splitlines()[-1:]

@@ -1,25 +1,23 @@
-"""Tests of the switch and self-switch codes over saved runs, and bin/switch."""
+"""Tests of the switch and self-switch codes over saved runs, their
+experiment (bin/switch's run) in process, and bin/switch's smoke test."""
 
 import glob
 import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfmdl import switch
 from tfmdl.codes import mixtures
+from tfmdl.experiments import cli
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments.defaults import paper_config
 from tfmdl.report import figures
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = 200
 LOG2K = math.log2(10)
 TOL = 1e-9
@@ -281,29 +279,19 @@ def test_bad_workdirs_are_refused(runs, tmp_path):
   assert not os.path.exists(out)
 
 
-def _bin_switch(*args):
-  return subprocess.run([sys.executable, os.path.join(ROOT, "bin", "switch"),
-                         *args], capture_output=True, text=True, check=False,
-                        timeout=120)
-
-
-def _tensorboard_scalars(logdir):
+def _scalars(tb_events, logdir):
+  """tag -> {step: value} of the scalar summaries in ``logdir``."""
   scalars = {}
-  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.metadata.plugin_data.plugin_name == "scalars":
-          scalars.setdefault(value.tag, {})[event.step] = float(
-              tf.make_ndarray(value.tensor))
+  for event in tb_events(logdir):
+    if event.plugin == "scalars":
+      scalars.setdefault(event.tag, {})[event.step] = event.value
   return scalars
 
 
-def test_bin_switch_end_to_end(runs, tmp_path):
+def test_switch_experiment_end_to_end(runs, tmp_path, tb_events):
+  """What bin/switch --runs=<mlp>,<wide> runs, in process."""
   out = str(tmp_path / "switch")
-  proc = _bin_switch(f"--runs={runs['mlp']},{runs['wide']}",
-                     f"--workdir={out}")
-  assert proc.returncode == 0, proc.stderr
-  assert "switch code over 3 strategies" in proc.stdout
+  switch_experiment.run(switch.load_runs([runs["mlp"], runs["wide"]]), out)
   record = _saved_record(out)
   expected = switch.switch_runs([switch.load_run(runs["mlp"]),
                                  switch.load_run(runs["wide"])])
@@ -336,7 +324,7 @@ def test_bin_switch_end_to_end(runs, tmp_path):
       - record["codelength_bits"])
   assert {"versions", "wall_s", "settings", "strategies",
           "hindsight_bound_bits"} <= set(record)
-  scalars = _tensorboard_scalars(os.path.join(out, "tb"))
+  scalars = _scalars(tb_events, os.path.join(out, "tb"))
   assert scalars["switch/codelength_kbits"][N] == pytest.approx(
       record["codelength_kbits"], rel=1e-6)
   curve = scalars["switch/cumulative_kbits"]
@@ -354,17 +342,42 @@ def test_bin_switch_end_to_end(runs, tmp_path):
                                                                "digits"))
 
 
-def test_bin_switch_refuses_another_data_order(runs, tmp_path):
+def test_another_data_order_is_refused_in_one_line(runs, tmp_path, capsys):
+  """bin/switch's refusal, in process: its run_or_exit around load_runs."""
   out = tmp_path / "refused"
-  proc = _bin_switch(f"--runs={runs['mlp']},{runs['order1']}",
-                     f"--workdir={out}")
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: switch.load_runs([runs["mlp"], runs["order1"]]))
+  assert exit_info.value.code == 2
+  last = capsys.readouterr().err.strip().splitlines()[-1]
+  assert last.startswith("error: runs differ in data_fingerprint")
+  assert not (out / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_bin_switch_smoke(runs, tmp_path, run_bin):
+  out = str(tmp_path / "switch")
+  proc = run_bin("switch", [f"--runs={runs['mlp']},{runs['wide']}",
+                            f"--workdir={out}"], timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  assert "switch code over 3 strategies" in proc.stdout
+  record = _saved_record(out)
+  assert record["code"] == "switch"
+  assert record["codelength_bits"] == pytest.approx(switch.switch_runs(
+      switch.load_runs([runs["mlp"], runs["wide"]])).codelength_bits)
+
+
+@pytest.mark.slow
+def test_bin_switch_refuses_another_data_order(runs, tmp_path, run_bin):
+  out = tmp_path / "refused"
+  proc = run_bin("switch", [f"--runs={runs['mlp']},{runs['order1']}",
+                            f"--workdir={out}"], timeout=120)
   assert proc.returncode == 2
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith("error: runs differ in data_fingerprint")
   assert not (out / "results.json").exists()
 
 
-def test_self_switch_experiment(runs, tmp_path):
+def test_self_switch_experiment(runs, tmp_path, tb_events):
   out = str(tmp_path / "self_switch")
   result = switch_experiment.run(switch.load_runs([runs["mlp"]]), out,
                                  self_switch=True)
@@ -377,7 +390,7 @@ def test_self_switch_experiment(runs, tmp_path):
   assert (curves["steps"][-1], curves[record["headline_curve"]][-1]) == (
       N, pytest.approx(record["codelength_bits"]))
   assert os.path.getsize(os.path.join(out, switch_experiment.FIGURE)) > 1000
-  scalars = _tensorboard_scalars(os.path.join(out, "tb"))
+  scalars = _scalars(tb_events, os.path.join(out, "tb"))
   assert "self_switch/gap_to_uniform_kbits" in scalars
   assert "self_switch_strategies/epoch_0_cumulative_kbits" in scalars
   # The workdir now belongs to this self-switch; another run set is refused.

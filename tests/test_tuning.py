@@ -1,23 +1,20 @@
-"""Hyperparameter search: exact selection costs, valid mixtures, resuming."""
+"""Hyperparameter search: exact selection costs, valid mixtures, resuming;
+the search experiment (bin/tune's run) in process; bin/tune's smoke test."""
 
 import glob
 import itertools
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
-from tensorflow.core.util import event_pb2
-import tensorflow as tf
 
 from tfmdl import models
 from tfmdl import tuning
+from tfmdl.experiments import cli
 from tfmdl.experiments import tune
 from tfmdl.experiments.defaults import paper_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPACE = {"model": ("mlp", "lenet"), "learning_rate": (1e-3, 3e-3, 1e-2),
          "width": (64, 128), "depth": (1, 2), "dropout": (0.0, 0.5)}
 
@@ -302,17 +299,8 @@ def _digits_config(max_trials):
   return config
 
 
-def _tags(logdir):
-  tags = set()
-  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for raw in tf.data.TFRecordDataset(path):
-      event = event_pb2.Event.FromString(raw.numpy())
-      for value in event.summary.value:
-        tags.add((value.tag, value.metadata.plugin_data.plugin_name))
-  return tags
-
-
-def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path):
+def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path,
+                                                             tb_events):
   workdir = str(tmp_path / "search")
   tune.run(_digits_config(2), workdir)
   first = {p: (os.path.getmtime(p), open(p).read()) for p in
@@ -346,10 +334,11 @@ def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path):
   assert record["max_trials"] == 3 and record["selection_rule"] == "index"
   assert record["uniform_bits"] == pytest.approx(150 * math.log2(10))
 
-  assert ("_hparams_/experiment", "hparams") in _tags(
+  tags_of = lambda logdir: {(e.tag, e.plugin) for e in tb_events(logdir)}
+  assert ("_hparams_/experiment", "hparams") in tags_of(
       os.path.join(workdir, "tb"))
   for index in range(3):
-    tags = _tags(os.path.join(workdir, "tb", f"trial_{index:03d}"))
+    tags = tags_of(os.path.join(workdir, "tb", f"trial_{index:03d}"))
     assert ("_hparams_/session_start_info", "hparams") in tags
     assert ("tune/codelength_kbits", "scalars") in tags
 
@@ -374,16 +363,49 @@ def test_trial_configs_carry_the_hyperparameters():
   assert tune.make_search(config).max_epochs == config.train.max_epochs
 
 
-def test_bad_options_are_one_line_errors(tmp_path):
+def test_bad_options_are_one_line_errors(tmp_path, capsys):
   config = _digits_config(0)
   with pytest.raises(ValueError, match="max_trials must be >= 1, got 0"):
     tune.run(config, str(tmp_path / "zero"))
   assert not os.path.exists(tmp_path / "zero")
+  # bin/tune --search=grid, in process: the search runs under run_or_exit.
+  config = _digits_config(3)
+  config.tune.search = "grid"
   workdir = str(tmp_path / "bad")
-  proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "bin", "tune"),
-       f"--workdir={workdir}", "--search=grid"],
-      capture_output=True, text=True, cwd=tmp_path, timeout=300)
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: tune.run(config, workdir))
+  assert exit_info.value.code == 2
+  last = capsys.readouterr().err.strip().splitlines()[-1]
+  assert last == ("error: unknown search 'grid'; known: random, bayesian, "
+                  "hyperband")
+  assert not os.path.exists(workdir)
+
+
+@pytest.mark.slow
+def test_bin_tune_smoke(tmp_path, run_bin):
+  workdir = str(tmp_path / "search")
+  proc = run_bin("tune", [
+      f"--workdir={workdir}", "--max_trials=1", "--config.num_train=100",
+      "--config.train.max_epochs=1", "--config.train.verbose=0",
+      "--config.prequential.timesteps=(50,100)",
+      "--config.prequential.final_model=False",
+      "--config.tune.space.width=(8,)", "--config.tune.space.depth=(1,)"],
+                 cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "random search, 1 of 1 trials, prequential code of digits" in (
+      proc.stdout)
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "tune/prequential" and record["num_trials"] == 1
+  assert record["best_plus_selection_bits"] == record["best_trial"][
+      "codelength_bits"]  # log2 T = 0 bits for T = 1
+
+
+@pytest.mark.slow
+def test_bin_tune_refuses_an_unknown_search_in_one_line(tmp_path, run_bin):
+  workdir = str(tmp_path / "bad")
+  proc = run_bin("tune", [f"--workdir={workdir}", "--search=grid"],
+                 cwd=tmp_path)
   assert proc.returncode == 2, proc.stderr[-2000:]
   last = proc.stderr.strip().splitlines()[-1]
   assert last == ("error: unknown search 'grid'; known: random, bayesian, "

@@ -1,12 +1,10 @@
-"""Tests of the two-part codes (float32, compressed, subspace), bin/twopart."""
+"""Tests of the two-part codes (float32, compressed, subspace), their
+experiment (bin/twopart's run) in process, and bin/twopart's smoke test."""
 
-import glob
 import itertools
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,19 +17,14 @@ from tfmdl import subspace as subspace_lib
 from tfmdl import training
 from tfmdl import two_part
 from tfmdl.codes import parameter_coding
+from tfmdl.experiments import cli
 from tfmdl.experiments import two_part as two_part_experiment
 from tfmdl.keras_compat import keras3
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = training.TrainConfig(max_epochs=2, batch_size=32, verbose=0)
 CONFIG = two_part.TwoPartConfig(train=TRAIN)
 # mlp with one hidden layer of 16 on 8x8 digits: 64*16 + 16 + 16*10 + 10.
 NUM_PARAMS = 1210
-
-
-@pytest.fixture(scope="module")
-def digits():
-  return data.load("digits", num_train=200, num_test=100)
 
 
 def model_fn(seed):
@@ -233,36 +226,31 @@ def test_dimension_above_parameter_count(digits):
                                dims=(10, NUM_PARAMS + 1)))
 
 
-def _run_bin(workdir, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run(
-      [sys.executable, os.path.join(ROOT, "bin", "twopart"),
-       f"--workdir={workdir}", "--config.num_train=120",
-       "--config.num_test=50", "--config.train.max_epochs=1",
-       "--config.subspace.max_epochs=1", "--config.model_options.dropout=0.0",
-       "--config.model_options.hidden_sizes=(8,)", *args],
-      capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+# --- the experiment (bin/twopart's run) -------------------------------------
+
+TINY_ARGS = ["--config.num_train=120", "--config.num_test=50",
+             "--config.train.max_epochs=1", "--config.subspace.max_epochs=1",
+             "--config.model_options.dropout=0.0",
+             "--config.model_options.hidden_sizes=(8,)",
+             "--config.compression.bits_grid=(1,3)",
+             "--config.subspace.dims=(4,9)",
+             "--config.subspace.precisions=(8,32)"]
 
 
-def _tags(workdir):
-  tags = {}
-  for path in glob.glob(os.path.join(workdir, "tb", "events.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        tags.setdefault(value.tag, set()).add(event.step)
-  return tags
+def _tiny_config(bin_config, code):
+  """``bin/twopart --code=<code> *TINY_ARGS``'s config."""
+  config = bin_config("twopart", TINY_ARGS)
+  config.two_part.code = code  # what --code sets
+  return config
 
 
 @pytest.mark.parametrize("code,steps", [
-    ("float32", {0}), ("compressed", {1, 3}), ("subspace", {4, 9})])
-def test_bin_twopart_end_to_end(tmp_path, code, steps):
+    ("float32", {0}), ("compressed", {1, 3}),
+    pytest.param("subspace", {4, 9}, marks=pytest.mark.slow)])
+def test_experiment_end_to_end(tmp_path, bin_config, tb_events, code, steps):
   workdir = str(tmp_path / code)
-  proc = _run_bin(workdir, f"--code={code}",
-                  "--config.compression.bits_grid=(1,3)",
-                  "--config.subspace.dims=(4,9)",
-                  "--config.subspace.precisions=(8,32)")
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert f"two-part code {code}" in proc.stdout
+  result = two_part_experiment.run(_tiny_config(bin_config, code), workdir)
+  assert result.code == code
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
   assert record["code"] == f"twopart_{code}"
@@ -273,7 +261,9 @@ def test_bin_twopart_end_to_end(tmp_path, code, steps):
   assert parts["model_bits"] == 8 * record["payload_bytes"]
   payload = np.load(os.path.join(workdir, "payload.npz"))["payload"]
   assert payload.size == record["payload_bytes"]
-  tags = _tags(workdir)
+  tags = {}
+  for event in tb_events(os.path.join(workdir, "tb")):
+    tags.setdefault(event.tag, set()).add(event.step)
   for tag in ("model_kbits", "data_kbits", "codelength_kbits"):
     assert tags[f"twopart/{tag}"] == steps
   settings, where = two_part_experiment.chosen_settings("digits")
@@ -284,13 +274,13 @@ def test_bin_twopart_end_to_end(tmp_path, code, steps):
 
 
 @pytest.mark.parametrize("dataset", ["digits", "fashion_mnist"])
-def test_settings_are_chosen_on_labels_no_code_sends(dataset):
+def test_settings_are_chosen_on_labels_no_code_sends(dataset, repo):
   """The configs' dropout and subspace learning rate are the committed
   choice of selection/two_part_settings.py on the data set's test split
   (labels no two-part code sends), and every two-part results.json says
   so."""
   selection = results.read_json(os.path.join(
-      ROOT, "selection", f"two_part_settings_{dataset}.json"))
+      repo, "selection", f"two_part_settings_{dataset}.json"))
   assert (selection["dataset"], selection["split"]) == (dataset, "test")
   assert selection["config"]["dataset"] == dataset
   grid = selection["grid"]
@@ -327,8 +317,36 @@ def test_settings_of_other_data_sets_and_overrides_say_where_they_come_from():
       "set in the run's config")
 
 
-def test_bin_twopart_usage_error(tmp_path):
-  proc = _run_bin(str(tmp_path / "bad"), "--code=float16")
+def test_usage_error_is_one_line_and_exit_2(tmp_path, bin_config, capsys):
+  config = _tiny_config(bin_config, "float16")
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: two_part_experiment.run(config,
+                                                    str(tmp_path / "bad")))
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+      "error: unknown two-part code 'float16'")
+  assert not os.path.exists(tmp_path / "bad" / "results.json")
+
+
+@pytest.mark.slow
+def test_bin_twopart_smoke(tmp_path, run_bin, repo):
+  workdir = str(tmp_path / "subspace")
+  proc = run_bin("twopart", [f"--workdir={workdir}", "--code=subspace",
+                             *TINY_ARGS], cwd=repo, timeout=180)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "two-part code subspace" in proc.stdout
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "twopart_subspace" and record["n"] == 120
+  payload = np.load(os.path.join(workdir, "payload.npz"))["payload"]
+  assert payload.size == record["payload_bytes"]
+
+
+@pytest.mark.slow
+def test_bin_twopart_usage_error(tmp_path, run_bin, repo):
+  proc = run_bin("twopart", [f"--workdir={tmp_path / 'bad'}",
+                             "--code=float16", *TINY_ARGS], cwd=repo,
+                 timeout=180)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith(
       "error: unknown two-part code 'float16'")

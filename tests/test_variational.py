@@ -1,11 +1,10 @@
-"""The variational code: exact KL, units, grid cost, honesty, API, binary."""
+"""The variational code: exact KL, units, grid cost, honesty, API; its
+experiment (bin/variational's run) in process; bin/variational's smoke test."""
 
 import glob
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,11 +15,12 @@ from tfmdl import data
 from tfmdl import models
 from tfmdl import training
 from tfmdl import variational
+from tfmdl.experiments import cli
+from tfmdl.experiments import variational as experiment
 from tfmdl.keras_compat import keras3
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models.layers import LayerFactory
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPS32 = float(np.finfo(np.float32).eps)  # TFP's scale = eps + softplus(rho)
 
 
@@ -159,6 +159,7 @@ def test_codelength_is_kl_plus_nll_in_nats_over_ln2_plus_grid_bits():
       result.codelength_bits / (64 * math.log2(10)))
 
 
+@pytest.mark.slow
 def test_monte_carlo_estimate_and_standard_error():
   ds = data.load("digits", num_train=96)
   result = variational.variational_code(
@@ -182,6 +183,7 @@ def test_monte_carlo_estimate_and_standard_error():
   assert variational.standard_error(np.array([3.0])) is None
 
 
+@pytest.mark.slow
 def test_random_labels_cost_at_least_uniform():
   ds = data.load("digits", num_train=300, random_labels=True)
   result = variational.variational_code(
@@ -193,6 +195,7 @@ def test_random_labels_cost_at_least_uniform():
     assert point.codelength_bits >= result.uniform_bits - 10
 
 
+@pytest.mark.slow
 def test_recording_training_curves_does_not_change_the_code():
   ds = data.load("digits", num_train=96)
   seen = []
@@ -299,36 +302,20 @@ def test_bad_data_is_refused_before_training():
     variational.variational_code(_zoo_fn(ds), ds.x_train, y, 10)
 
 
-# --- the binary --------------------------------------------------------------
+# --- the experiment (bin/variational's run) ---------------------------------
+
+TINY_ARGS = ["--config.num_train=100",
+             "--config.model_options.hidden_sizes=(16,)",
+             "--config.variational.prior_stddevs=(0.1,1.0)",
+             "--config.variational.num_samples=2",
+             "--config.train.max_epochs=1", "--config.train.verbose=0"]
 
 
-def _event_tags(logdir):
-  tags = set()
-  for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        tags.add(value.tag)
-  return tags
-
-
-def _run_bin(args, cwd):
-  return subprocess.run(
-      [sys.executable, os.path.join(REPO, "bin", "variational")] + args,
-      capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def test_binary_end_to_end_writes_results_and_tensorboard(tmp_path):
+@pytest.mark.slow
+def test_experiment_writes_results_and_tensorboard(tmp_path, bin_config,
+                                                    event_tags):
   workdir = str(tmp_path / "run")
-  args = [f"--workdir={workdir}", "--config.num_train=100",
-          "--config.model_options.hidden_sizes=(16,)",
-          "--config.variational.prior_stddevs=(0.1,1.0)",
-          "--config.variational.num_samples=2",
-          "--config.train.max_epochs=1", "--config.train.verbose=0"]
-  proc = _run_bin(args, tmp_path)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  for words in ("kbits", "KL", "compression ratio", "sampled",
-                "posterior mean"):
-    assert words in proc.stdout
+  experiment.run(bin_config("variational", TINY_ARGS), workdir)
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
   for key in ("format_version", "code", "dataset", "model", "random_labels",
@@ -351,26 +338,59 @@ def test_binary_end_to_end_writes_results_and_tensorboard(tmp_path):
   assert record["num_samples"] == 2
   assert len(glob.glob(os.path.join(workdir, "grid", "point_*.json"))) == 2
   for run in ("prior_stddev_0.1", "prior_stddev_1"):
-    tags = _event_tags(os.path.join(workdir, "tb", run))
+    tags = event_tags(os.path.join(workdir, "tb", run))
     for tag in ("codelength_kbits", "kl_kbits", "nll_kbits",
                 "train_accuracy"):
       assert f"variational/{tag}" in tags
   # Rerunning resumes every grid point and gives the same number.
-  again = _run_bin(args, tmp_path)
-  assert again.returncode == 0, again.stderr[-2000:]
+  experiment.run(bin_config("variational", TINY_ARGS), workdir)
   with open(os.path.join(workdir, "results.json")) as f:
     assert json.load(f)["codelength_bits"] == record["codelength_bits"]
 
 
-def test_binary_usage_errors_exit_2_without_results(tmp_path):
+def _refusal(capsys, run):
+  """``(exit status, stderr)`` of ``run`` under ``cli.run_or_exit``."""
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(run)
+  return exit_info.value.code, capsys.readouterr().err
+
+
+def test_usage_errors_exit_2_without_results(tmp_path, bin_config, capsys):
   workdir = str(tmp_path / "bad")
-  proc = _run_bin([f"--workdir={workdir}", "--model=nosuchnet"], tmp_path)
+  config = bin_config("variational", ["--model=nosuchnet"])
+  code, err = _refusal(capsys, lambda: experiment.run(config, workdir))
+  assert code == 2
+  errors = [l for l in err.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and "unknown model" in errors[0]
+  assert err.strip().splitlines()[-1] == errors[0]
+  assert not os.path.exists(os.path.join(workdir, "results.json"))
+  config = bin_config("variational",
+                      ["--config.variational.prior_stddevs=(0.1,-1.0)"])
+  code, err = _refusal(capsys, lambda: experiment.run(config, workdir))
+  assert code == 2 and "> 0" in err
+  assert not os.path.exists(os.path.join(workdir, "results.json"))
+
+
+@pytest.mark.slow
+def test_bin_variational_smoke(tmp_path, run_bin):
+  workdir = str(tmp_path / "run")
+  proc = run_bin("variational", [f"--workdir={workdir}"] + TINY_ARGS,
+                 cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for words in ("kbits", "KL", "compression ratio", "sampled",
+                "posterior mean"):
+    assert words in proc.stdout
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f)["code"] == "variational"
+
+
+@pytest.mark.slow
+def test_binary_usage_errors_exit_2_without_results(tmp_path, run_bin):
+  workdir = str(tmp_path / "bad")
+  proc = run_bin("variational", [f"--workdir={workdir}", "--model=nosuchnet"],
+                 cwd=tmp_path)
   assert proc.returncode == 2
   errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
   assert len(errors) == 1 and "unknown model" in errors[0]
   assert proc.stderr.strip().splitlines()[-1] == errors[0]
-  assert not os.path.exists(os.path.join(workdir, "results.json"))
-  proc = _run_bin([f"--workdir={workdir}",
-                   "--config.variational.prior_stddevs=(0.1,-1.0)"], tmp_path)
-  assert proc.returncode == 2 and "> 0" in proc.stderr
   assert not os.path.exists(os.path.join(workdir, "results.json"))
