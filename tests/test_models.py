@@ -1,4 +1,9 @@
-"""Tests of the model registry: shapes, KL losses, seeding, parameter counts."""
+"""Tests of the model registry: shapes, KL losses, seeding, parameter counts.
+
+A Flipout twin takes seconds to build (a VGG's up to ten): the fast loop
+builds those of mlp and lenet (dense and convolutional Flipout layers), the
+others are ``slow``.
+"""
 
 import numpy as np
 import pytest
@@ -8,6 +13,14 @@ from tfmdl.keras_compat import tf_keras
 
 SHAPES = [(28, 28, 1), (32, 32, 3)]
 MODES = [False, True]  # variational?
+FAST_FLIPOUT = ("lenet", "mlp")
+
+
+def _models_and_modes():
+  """``(name, variational)`` for every zoo model and mode."""
+  return [pytest.param(name, variational, marks=(
+      [pytest.mark.slow] if variational and name not in FAST_FLIPOUT else []))
+          for variational in MODES for name in models.list_models()]
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +42,8 @@ def _normal_kl(loc, untransformed_scale, prior_stddev):
                 (scale**2 + loc**2) / (2 * prior_stddev**2) - 0.5)
 
 
-@pytest.mark.parametrize("variational", MODES)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("name, variational", _models_and_modes())
 def test_logits_shape_and_kl_losses(name, shape, variational):
   model = models.build(name, shape, 10, variational=variational)
   x = np.random.default_rng(0).random((3,) + shape, dtype=np.float32)
@@ -50,8 +62,7 @@ def test_logits_shape_and_kl_losses(name, shape, variational):
     assert not losses
 
 
-@pytest.mark.parametrize("variational", MODES)
-@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("name, variational", _models_and_modes())
 def test_seeds_on_8x8(name, variational):
   def weights(seed):
     tf_keras.backend.clear_session()
@@ -105,6 +116,7 @@ def test_variational_doubles_parameters():
   assert variational.count_params() == 2 * deterministic  # loc and scale
 
 
+@pytest.mark.slow
 def test_vgg_batch_norm_weights():
   channels = 2 * 64 + 2 * 128 + 3 * 256 + 6 * 512 + 512  # 13 convs + FC
   plain = models.build("vgg", (32, 32, 3), 10).count_params()
