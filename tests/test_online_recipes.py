@@ -27,6 +27,7 @@ def _mlp(ds):
                                    seed=seed, hidden_sizes=(16,))
 
 
+@pytest.mark.slow
 def test_an_ensemble_averages_its_members_probabilities(digits):
   """E=2 codes each label with (p_seed0 + p_seed1) / 2: its per-sample bits
   are -log2 of the mean of 2^-bits of the two single runs (minibatch 0 is
@@ -55,6 +56,7 @@ def test_ensemble_size_must_be_positive():
     online.OnlineConfig(ensemble=0)
 
 
+@pytest.mark.slow
 def test_same_seed_same_bits_with_streams_augmentation_and_schedule(digits):
   """Everything random in the richer protocol comes from the seed: two runs
   agree bit for bit, another seed differs."""
