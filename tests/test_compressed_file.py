@@ -59,6 +59,7 @@ def test_the_header_does_not_depend_on_the_labels(files):
   assert true_file.labels_checksum != random_file.labels_checksum
 
 
+@pytest.mark.slow
 def test_it_still_decodes_bit_for_bit(files, tmp_path):
   for random_labels, (config, _, path) in files.items():
     out = tmp_path / f"labels_{random_labels}.npy"

@@ -52,6 +52,7 @@ def test_features_are_the_layer_outputs_in_order(keras):
   np.testing.assert_array_equal(stream_labels, ds.y_train)
 
 
+@pytest.mark.slow
 def test_probes_are_seeded_and_random_labels_cost_at_least_uniform():
   ds = data.load("digits", num_train=160)
   y = np.random.default_rng(3).integers(0, 10, 160)
@@ -76,6 +77,7 @@ def test_bad_probes_are_refused_in_one_line():
     assert "\n" not in str(excinfo.value)
 
 
+@pytest.mark.slow
 def test_the_example_trained_features_give_the_shorter_code():
   """examples/probing.py, small: 400 labels, an encoder trained on 2,000
   test images; Voita & Titov's 0.1% first block is for large n, so the

@@ -9,6 +9,8 @@ fingerprint of the same arrays) cannot drift from the code.
 import os
 import re
 
+import pytest
+
 from tfmdl import data
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -30,6 +32,7 @@ def test_the_section_has_the_three_line_example_first():
   assert 'activation="softmax"' in first
 
 
+@pytest.mark.slow
 def test_the_sections_code_runs(monkeypatch, capsys):
   load = data.load
   monkeypatch.setattr(data, "load", lambda name, **kwargs: load(

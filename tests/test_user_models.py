@@ -57,6 +57,7 @@ def _one_line(excinfo):
 # --- Heads -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keras", [keras3, tf_keras], ids=["keras3",
                                                            "tf_keras"])
 def test_a_softmax_head_gives_the_bits_of_its_logits_head(digits, keras):
@@ -69,6 +70,7 @@ def test_a_softmax_head_gives_the_bits_of_its_logits_head(digits, keras):
   assert softmax.codelength_bits < 0.9 * softmax.uniform_bits
 
 
+@pytest.mark.slow
 def test_the_code_functions_read_the_head_too(digits):
   """The issue: prequential_code read a softmax model's probabilities as
   logits (4,389 bits on digits where the logits head gives 1,363)."""
@@ -105,6 +107,7 @@ def test_tensorflow_activation_functions_are_read_too(activation, kind):
   assert heads.read_head(model).kind == kind
 
 
+@pytest.mark.slow
 def test_a_one_unit_sigmoid_is_two_logits_and_gives_their_bits():
   rng = np.random.default_rng(1)
   x = rng.normal(size=(N, 6)).astype(np.float32)
@@ -142,6 +145,7 @@ def test_a_one_unit_sigmoid_is_two_logits_and_gives_their_bits():
 # --- Built models and model_fns ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code, options", [
     ("prequential", FAST),
     ("online", dict(batch_size=16, replay=1, steps_per_call=8)),
@@ -178,6 +182,7 @@ def test_the_code_functions_take_a_built_model(digits):
 # --- Data in ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_tf_data_stream_gives_the_same_bits_as_the_arrays(digits):
   arrays = tfmdl.description_length(_mlp(keras3), digits.x_train,
                                     digits.y_train, **FAST)
@@ -192,6 +197,7 @@ def test_a_tf_data_stream_gives_the_same_bits_as_the_arrays(digits):
   assert streamed.data_fingerprint == arrays.data_fingerprint
 
 
+@pytest.mark.slow
 def test_a_stream_without_known_length_is_read_block_by_block(digits):
   """A generator's stream (no cardinality), with a small shuffle buffer."""
   x, y = digits.x_train, _random_labels(N, 10)
@@ -225,6 +231,7 @@ def _halves_model(keras):
                      keras.layers.Dense(10, activation="softmax")(hidden))
 
 
+@pytest.mark.slow
 def test_dict_inputs_give_the_bits_of_the_same_model_on_one_array(digits):
   flat = digits.x_train.reshape(N, 64)
   halves = {"top": flat[:, :32], "bottom": flat[:, 32:]}
@@ -257,6 +264,7 @@ def _text_classifier():
       keras3.layers.Dense(3, activation="softmax")])
 
 
+@pytest.mark.slow
 def test_an_embedding_text_classifier_on_token_ids_compresses():
   x, y = _tokens(300)
   result = tfmdl.description_length(_text_classifier(), x, y, **FAST)
@@ -282,6 +290,7 @@ def _variational_model():
       tf_keras.layers.Dense(10, activation="softmax")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [
     "built_softmax", "stream", "dict_inputs", "tokens", "online_built",
     "variational_converted"])
