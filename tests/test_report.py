@@ -484,3 +484,18 @@ def test_runs_of_different_code_versions_are_flagged(results_dir, tmp_path):
   text = report.write_report(mixed, root) and _read(root, "report.md")
   assert "Warning: the runs come from different" in text
   assert "`000000000000`" in text
+
+
+def test_rows_of_a_shortest_code_recipe_name_the_recipe(tmp_path):
+  """A run of configs/shortest_fashion_mnist.py (config.recipe set) is told
+  apart from the paper's run of the same model by its recipe's name."""
+  root = str(tmp_path)
+  recipe = _prequential_record("mlp", (1.0, 0.5), 0.91)
+  recipe["config"]["recipe"] = "mlp_fast"
+  _write(root, "digits/shortest_mlp_fast", recipe)
+  _write(root, "digits/prequential_mlp",
+         _prequential_record("mlp", (2.0, 1.0), 0.9))
+  table = tables.build_table(report.load_runs(root), tables.TABLE1)
+  labels = [row.label for row in table.rows]
+  assert "prequential (mlp 2×256)" in labels
+  assert "prequential (mlp 2×256, recipe mlp_fast)" in labels
