@@ -169,6 +169,7 @@ def test_labels_that_are_a_function_of_the_inputs_compress_well(mlp_fn):
   assert result.blocks[-1].bits_per_sample < 0.6  # of 2 bits uniform
 
 
+@pytest.mark.slow  # 8 CPU-seconds; tests/test_compression.py decodes in the fast loop
 def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(
     digits, mlp_fn):
   """Alice range-codes with the log-probs of one long run; Bob replays the

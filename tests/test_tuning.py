@@ -299,6 +299,7 @@ def _digits_config(max_trials):
   return config
 
 
+@pytest.mark.slow  # 5 CPU-seconds, a whole search
 def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path,
                                                              tb_events):
   workdir = str(tmp_path / "search")

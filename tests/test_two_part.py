@@ -185,6 +185,7 @@ def test_subspace_code_totals_by_hand(digits):
   assert best.test_accuracy is not None
 
 
+@pytest.mark.slow  # 5 CPU-seconds
 def test_random_labels_cost_at_least_uniform_with_subspace():
   ds = data.load("digits", num_train=300, random_labels=True,
                  random_labels_seed=0)

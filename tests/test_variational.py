@@ -220,6 +220,7 @@ def test_recording_training_curves_does_not_change_the_code():
 # --- test accuracy at the posterior mean -------------------------------------
 
 
+@pytest.mark.slow  # 6 CPU-seconds
 def test_posterior_means_equal_the_deterministic_twin():
   shape = (8, 8, 1)
   model = models.build("lenet", shape, 10, variational=True, seed=2)
