@@ -25,7 +25,7 @@ from absl import logging  # noqa: E402
 
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
-from tfmdl import online  # noqa: E402
+from tfmdl.codes.prequential import online  # noqa: E402
 from tfmdl import training  # noqa: E402
 
 _MLP = dict(hidden_sizes=(256, 256), dropout=0.0)

@@ -41,8 +41,8 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import benchmark_output  # noqa: E402
 
-from tfmdl import online  # noqa: E402
-from tfmdl import prequential  # noqa: E402
+from tfmdl.codes.prequential import online  # noqa: E402
+from tfmdl.codes import prequential  # noqa: E402
 from tfmdl import results  # noqa: E402
 from tfmdl import training  # noqa: E402
 from tfmdl.experiments import common  # noqa: E402

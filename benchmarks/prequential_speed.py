@@ -25,7 +25,7 @@ import benchmark_output  # noqa: E402
 
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
-from tfmdl import prequential  # noqa: E402
+from tfmdl.codes import prequential  # noqa: E402
 from tfmdl import training  # noqa: E402
 from tfmdl.experiments import common  # noqa: E402
 from tfmdl.keras_compat import tf_keras  # noqa: E402

@@ -46,7 +46,7 @@ from ml_collections import config_flags  # noqa: E402
 from tfmdl import data  # noqa: E402
 from tfmdl import results  # noqa: E402
 from tfmdl import training  # noqa: E402
-from tfmdl import two_part  # noqa: E402
+from tfmdl.codes import two_part  # noqa: E402
 from tfmdl.experiments import common  # noqa: E402
 from tfmdl.experiments import two_part as experiment  # noqa: E402
 

@@ -11,7 +11,7 @@ the file still decodes bit for bit.
 import numpy as np
 import pytest
 
-from tfmdl import compression
+from tfmdl.codes.prequential import label_file
 from tfmdl.experiments import common
 from tfmdl.experiments import compress
 from tfmdl.experiments import defaults
@@ -52,8 +52,8 @@ def test_the_file_is_the_code_plus_at_most_8_kbits(files):
 
 
 def test_the_header_does_not_depend_on_the_labels(files):
-  true_file = compression.read_file(files[False][2])
-  random_file = compression.read_file(files[True][2])
+  true_file = label_file.read_file(files[False][2])
+  random_file = label_file.read_file(files[True][2])
   assert true_file.header == random_file.header
   assert true_file.header_bits == random_file.header_bits
   assert true_file.labels_checksum != random_file.labels_checksum
@@ -72,7 +72,7 @@ def test_it_still_decodes_bit_for_bit(files, tmp_path):
 
 def test_a_header_rebuilds_the_config_that_bob_replays(files):
   config, _, path = files[False]
-  header = compression.read_file(path).header
+  header = label_file.read_file(path).header
   rebuilt = compress.decoding_config(header["config"])
   assert compress.decoding_settings(rebuilt) == header["config"]
   assert rebuilt.model_options.to_dict() == {"hidden_sizes": [16]}

@@ -9,9 +9,9 @@ import struct
 import numpy as np
 import pytest
 
-from tfmdl import compression
-from tfmdl import prequential
-from tfmdl.codes import label_coding
+from tfmdl.codes.prequential import label_file
+from tfmdl.codes import prequential
+from tfmdl.bits import label_coding
 from tfmdl.experiments import common
 from tfmdl.experiments import compress
 from tfmdl.experiments.prequential import prequential_config
@@ -39,9 +39,9 @@ def run(tmp_path_factory, tiny_config):
 
 
 def _rewrite(path, new_path, edit):
-  labels_file = compression.read_file(path)
+  labels_file = label_file.read_file(path)
   edit(labels_file.header)
-  compression.write_file(new_path, labels_file.header, labels_file.payload,
+  label_file.write_file(new_path, labels_file.header, labels_file.payload,
                          labels_file.labels_checksum)
 
 
@@ -66,7 +66,7 @@ def test_payload_size_matches_the_prequential_codelength(run):
   # The same training, replayed: the same float codelength.
   assert result.codelength_bits == pytest.approx(reference.codelength_bits,
                                                  rel=1e-9)
-  # Quantised masses give q_y >= p_y (T - K) / T (tfmdl.codes.label_coding),
+  # Quantised masses give q_y >= p_y (T - K) / T (tfmdl.bits.label_coding),
   # so quantising costs at most n log2(T / (T - K)) bits (0.0002 here); the
   # range coder adds its termination and rounds up to 32-bit words.
   quantization = 200 * math.log2(label_coding.TOTAL /
@@ -84,7 +84,7 @@ def test_payload_size_matches_the_prequential_codelength(run):
 def test_summary_states_the_file_parts_and_the_codelength(run):
   """What bin/compress prints."""
   _, result, _, path, _ = run
-  labels_file = compression.read_file(path)
+  labels_file = label_file.read_file(path)
   summary = compress.bits_summary(result)
   assert (f"header {labels_file.header_bits} (decoding settings, no labels) "
           f"+ payload {labels_file.payload_bits} (the code) + checks "
@@ -97,15 +97,15 @@ def test_header_records_what_bob_needs(run):
   config, result, _, path, _ = run
   dataset = common.load_dataset(config)
   with open(path, "rb") as f:
-    assert f.read(8) == compression.MAGIC
-  labels_file = compression.read_file(path)
+    assert f.read(8) == label_file.MAGIC
+  labels_file = label_file.read_file(path)
   header = labels_file.header
   assert set(header) == {"code", "config", "inputs_fingerprint",
                          "environment"}
   assert header["config"] == compress.decoding_settings(config)
-  assert header["inputs_fingerprint"] == compression.inputs_fingerprint(
+  assert header["inputs_fingerprint"] == label_file.inputs_fingerprint(
       dataset.x_train)
-  assert labels_file.labels_checksum == compression.labels_checksum(
+  assert labels_file.labels_checksum == label_file.labels_checksum(
       dataset.y_train)
   assert labels_file.payload_bits == result.payload_bits
   for key in ("tensorflow", "numpy", "constriction", "physical_devices",
@@ -151,7 +151,7 @@ def test_other_format_version_is_refused(run, tmp_path):
   bad = tmp_path / "v99.tfmdl"
   bad.write_bytes(bytes(blob))
   with pytest.raises(ValueError, match="format version 99"):
-    compression.read_file(str(bad))
+    label_file.read_file(str(bad))
 
 
 def test_other_inputs_are_refused(run, tmp_path):
@@ -216,7 +216,7 @@ def test_binaries_smoke(tmp_path, run_bin, tiny_config):
                               "--config.prequential.timesteps=(40,80)"] + TINY,
                  cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  labels_file = compression.read_file(packed)
+  labels_file = label_file.read_file(packed)
   assert (f"header {labels_file.header_bits} (decoding settings, no labels) "
           f"+ payload {labels_file.payload_bits} (the code) + checks "
           f"{labels_file.checks_bits}") in proc.stdout

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tfmdl import data
-from tfmdl import prequential
+from tfmdl.codes import prequential
 from tfmdl import results
 from tfmdl.data import sources
 from tfmdl.experiments import cli

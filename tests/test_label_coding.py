@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tfmdl.codes import label_coding as lc
+from tfmdl.bits import label_coding as lc
 
 
 def _random_log_probs(rng, n, k, scale=4.0):

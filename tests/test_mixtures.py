@@ -1,4 +1,4 @@
-"""Tests for tfmdl.codes.mixtures: mixture and switching codes."""
+"""Tests for tfmdl.bits.mixtures: mixture and switching codes."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tfmdl.codes import mixtures
+from tfmdl.bits import mixtures
 
 LOG2_3 = math.log2(3)
 

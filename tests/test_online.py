@@ -12,9 +12,9 @@ import pytest
 
 from tfmdl import data
 from tfmdl import models
-from tfmdl import online
-from tfmdl import switch
-from tfmdl.codes import label_coding
+from tfmdl.codes.prequential import online
+from tfmdl.codes import switch
+from tfmdl.bits import label_coding
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments.defaults import paper_config
 from tfmdl.keras_compat import tf_keras

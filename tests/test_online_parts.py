@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from tfmdl.keras_compat import tf_keras
-from tfmdl.online import calibration
-from tfmdl.online import replay
-from tfmdl.online import schedule
+from tfmdl.codes.prequential.online import calibration
+from tfmdl.codes.prequential.online import replay
+from tfmdl.codes.prequential.online import schedule
 from tfmdl.training import ema
 
 

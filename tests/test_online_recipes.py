@@ -10,7 +10,7 @@ import pytest
 
 from tfmdl import data
 from tfmdl import models
-from tfmdl import online
+from tfmdl.codes.prequential import online
 from tfmdl.experiments import prequential as prequential_experiment
 
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(

@@ -1,4 +1,4 @@
-"""Tests of tfmdl.codes.parameter_coding: codebooks, bitstreams, fixed point."""
+"""Tests of tfmdl.bits.parameter_coding: codebooks, bitstreams, fixed point."""
 
 import math
 import struct
@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tfmdl.codes import parameter_coding as pc
+from tfmdl.bits import parameter_coding as pc
 
 
 def _tensors(seed=0):

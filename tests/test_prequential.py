@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tfmdl import data
-from tfmdl import prequential
+from tfmdl.codes import prequential
 from tfmdl import training
-from tfmdl.codes import mixtures
+from tfmdl.bits import mixtures
 from tfmdl.experiments import cli
 from tfmdl.experiments import prequential as experiment
 from tfmdl.keras_compat import keras3

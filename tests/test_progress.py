@@ -14,8 +14,8 @@ import ml_collections
 import pytest
 
 from tfmdl import models
-from tfmdl import online
-from tfmdl import prequential
+from tfmdl.codes.prequential import online
+from tfmdl.codes import prequential
 from tfmdl import progress as progress_lib
 from tfmdl import training
 import tfmdl.data

@@ -18,12 +18,12 @@ import pytest
 import tensorflow as tf
 
 from tfmdl import data
-from tfmdl import prequential
+from tfmdl.codes import prequential
 from tfmdl import report
 from tfmdl import results
-from tfmdl import switch
-from tfmdl import two_part
-from tfmdl import variational
+from tfmdl.codes import switch
+from tfmdl.codes import two_part
+from tfmdl.codes import variational
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments import two_part as two_part_experiment

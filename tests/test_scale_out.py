@@ -21,7 +21,7 @@ import types
 import pytest
 import tensorflow as tf
 
-from tfmdl import prequential
+from tfmdl.codes import prequential
 from tfmdl import results
 from tfmdl import training
 from tfmdl.experiments import common

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tfmdl import switch
-from tfmdl.codes import mixtures
+from tfmdl.codes import switch
+from tfmdl.bits import mixtures
 from tfmdl.experiments import cli
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment

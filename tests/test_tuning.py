@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tfmdl import models
-from tfmdl import tuning
+from tfmdl.codes import tuning
 from tfmdl.experiments import cli
 from tfmdl.experiments import tune
 from tfmdl.experiments.defaults import paper_config

@@ -13,10 +13,10 @@ import tensorflow as tf
 from tfmdl import data
 from tfmdl import models
 from tfmdl import results
-from tfmdl import subspace as subspace_lib
+from tfmdl.codes.two_part import subspace as subspace_lib
 from tfmdl import training
-from tfmdl import two_part
-from tfmdl.codes import parameter_coding
+from tfmdl.codes import two_part
+from tfmdl.bits import parameter_coding
 from tfmdl.experiments import cli
 from tfmdl.experiments import two_part as two_part_experiment
 from tfmdl.keras_compat import keras3

@@ -14,11 +14,11 @@ import tensorflow as tf
 
 import tfmdl
 from tfmdl import data
-from tfmdl import prequential
+from tfmdl.codes import prequential
 from tfmdl import training
-from tfmdl import two_part
-from tfmdl import user_models
-from tfmdl import variational
+from tfmdl.codes import two_part
+from tfmdl.models import adapter
+from tfmdl.codes import variational
 from tfmdl.data import user as user_data
 from tfmdl.keras_compat import keras3
 from tfmdl.keras_compat import tf_keras
@@ -166,7 +166,7 @@ def test_a_built_model_and_a_model_fn_give_the_same_bits(digits, code,
 
 
 def test_clones_are_reinitialised_from_each_seed(digits):
-  model_fn = user_models.as_model_fn(_mlp(tf_keras), 10)
+  model_fn = adapter.as_model_fn(_mlp(tf_keras), 10)
   first, again, other = (model_fn(s).get_weights()[0] for s in (3, 3, 4))
   np.testing.assert_array_equal(first, again)
   assert not np.array_equal(first, other)
@@ -470,7 +470,7 @@ def test_bad_stream_labels_are_refused(digits, labels, message):
 def test_the_flipout_conversion_refuses_what_it_cannot_convert(model,
                                                                message):
   with pytest.raises(ValueError) as excinfo:
-    user_models.as_variational_model_fn(model())
+    adapter.as_variational_model_fn(model())
   assert message in _one_line(excinfo)
 
 

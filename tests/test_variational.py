@@ -14,7 +14,7 @@ import tensorflow_probability as tfp
 from tfmdl import data
 from tfmdl import models
 from tfmdl import training
-from tfmdl import variational
+from tfmdl.codes import variational
 from tfmdl.experiments import cli
 from tfmdl.experiments import variational as experiment
 from tfmdl.keras_compat import keras3

@@ -6,7 +6,7 @@ uniform, two-part, variational, prequential, switch and self-switch.
 ``tfmdl.description_length(model, x, y)`` measures a user's own Keras model
 (:mod:`tfmdl.api`); ``tfmdl.probe(encoder, layer_name, x, y)`` the MDL of a
 probe on a layer's features (:mod:`tfmdl.probing`). Both are imported on
-first use, so that ``import tfmdl.codes`` stays free of TensorFlow.
+first use, so that ``import tfmdl.bits`` stays free of TensorFlow.
 """
 
 import importlib

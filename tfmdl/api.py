@@ -41,13 +41,13 @@ from typing import Optional
 from absl import logging
 import tensorflow as tf
 
-from tfmdl import online
-from tfmdl import prequential
-from tfmdl import prequential_stream
+from tfmdl.codes.prequential import online
+from tfmdl.codes import prequential
+from tfmdl.codes.prequential import stream as prequential_stream
 from tfmdl import training
-from tfmdl import two_part
-from tfmdl import user_models
-from tfmdl import variational
+from tfmdl.codes import two_part
+from tfmdl.models import adapter
+from tfmdl.codes import variational
 from tfmdl.data import user as user_data
 
 CODES = ("prequential", "online", "variational", "two_part_float32",
@@ -174,8 +174,8 @@ def description_length(model, x, y=None, *, code: str = "prequential",
                      "a tf.data input")
   configs = _configs(code, options)
   example = user_data.peek(x)
-  adapt = (user_models.as_variational_model_fn if code == "variational"
-           else user_models.as_model_fn)
+  adapt = (adapter.as_variational_model_fn if code == "variational"
+           else adapter.as_model_fn)
   model_fn = adapt(model, num_classes, example=example)
   data = user_data.labelled(x, y, model_fn.num_classes)
   model_fn = model_fn.with_layout(data.layout)

@@ -1,1 +1,2 @@
-"""Pure math on numbers: units, the uniform code, mixtures, entropy coding."""
+"""The codes, one package per family: prequential (block and online
+learners), variational, two-part, switch, and tuned searches over them."""

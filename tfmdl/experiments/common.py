@@ -17,8 +17,8 @@ from tfmdl import data
 from tfmdl import models
 from tfmdl import results
 from tfmdl import training
-from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits import units
+from tfmdl.bits.uniform import uniform_bits
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:

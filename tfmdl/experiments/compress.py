@@ -2,10 +2,10 @@
 
 :func:`compress` is Alice: it loads the config's data set, range-codes its
 training labels with the prequential models
-(:func:`tfmdl.compression.encode_labels`) and writes them behind a header
+(:func:`tfmdl.label_file.encode_labels`) and writes them behind a header
 (:func:`file_header`) that says how to replay the training. :func:`decompress`
 is Bob: from the file and the inputs alone it replays that training
-(:func:`tfmdl.compression.decode_labels`), checks the result and writes the
+(:func:`tfmdl.label_file.decode_labels`), checks the result and writes the
 labels. The file format, its checks and its limits are
 :mod:`tfmdl.compression`'s; this module fills and reads the header from a
 config (``bin/compress``, ``bin/decompress``; docs/compression.md).
@@ -20,11 +20,11 @@ from typing import Optional
 import ml_collections
 import numpy as np
 
-from tfmdl import compression
-from tfmdl import prequential
+from tfmdl.codes.prequential import label_file
+from tfmdl.codes import prequential
 from tfmdl import results
 from tfmdl import training
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits.uniform import uniform_bits
 from tfmdl.data import Dataset
 from tfmdl.experiments import common
 from tfmdl.experiments import defaults
@@ -111,15 +111,15 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
 
   Fields: ``code`` (``"prequential"``), ``config``
   (:func:`decoding_settings`), ``inputs_fingerprint`` (sha256 of the inputs'
-  dtype, shape and bytes, :func:`tfmdl.compression.inputs_fingerprint`) and
-  ``environment`` (:func:`tfmdl.compression.environment`). The schedule, the
+  dtype, shape and bytes, :func:`tfmdl.label_file.inputs_fingerprint`) and
+  ``environment`` (:func:`tfmdl.label_file.environment`). The schedule, the
   block seeds, n and K follow from the config and the inputs.
   """
   return {
       "code": "prequential",
       "config": decoding_settings(config),
-      "inputs_fingerprint": compression.inputs_fingerprint(dataset.x_train),
-      "environment": compression.environment(),
+      "inputs_fingerprint": label_file.inputs_fingerprint(dataset.x_train),
+      "environment": label_file.environment(),
   }
 
 
@@ -142,13 +142,13 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
                      f"config.learner={config.learner!r}")
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
-  encoded = compression.encode_labels(
+  encoded = label_file.encode_labels(
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
       dataset.num_classes, prequential_config(config),
       training.get_strategy(config.strategy))
-  written = compression.write_file(
+  written = label_file.write_file(
       path, file_header(config, dataset), encoded.payload,
-      compression.labels_checksum(dataset.y_train))
+      label_file.labels_checksum(dataset.y_train))
   return CompressResult(
       path=path, n=len(dataset.y_train), num_classes=dataset.num_classes,
       header_bits=written.header_bits, payload_bits=written.payload_bits,
@@ -180,26 +180,26 @@ def decompress(path: str, out: str, *, force: bool = False,
       (unless ``force``), or decoded labels that fail the checksum.
   """
   began = time.perf_counter()
-  labels_file = compression.read_file(path)
+  labels_file = label_file.read_file(path)
   saved = labels_file.header
-  diffs = compression.check_environment(saved["environment"], force)
+  diffs = label_file.check_environment(saved["environment"], force)
   config = decoding_config(saved["config"])
   if data_dir is not None:
     config.data_dir = data_dir
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
-  if compression.inputs_fingerprint(x) != saved["inputs_fingerprint"]:
+  if label_file.inputs_fingerprint(x) != saved["inputs_fingerprint"]:
     raise ValueError(f"the inputs differ from those {path} was encoded with "
                      "(inputs fingerprint mismatch: other data, order or "
                      "preprocessing)")
   pconfig = prequential_config(config)
-  y = compression.decode_labels(
+  y = label_file.decode_labels(
       common.model_fn(config, dataset), x, dataset.num_classes,
       labels_file.payload, prequential.schedule(len(x), pconfig), pconfig,
       training.get_strategy(config.strategy))
   y = y.astype(dataset.y_train.dtype)
-  if compression.labels_checksum(y) != labels_file.labels_checksum:
+  if label_file.labels_checksum(y) != labels_file.labels_checksum:
     raise ValueError(
         "checksum mismatch: the decoded labels differ from the encoded ones "
         "(the replayed training gave other floats" +

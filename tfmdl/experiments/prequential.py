@@ -28,14 +28,14 @@ from absl import logging
 import ml_collections
 import numpy as np
 
-from tfmdl import online
-from tfmdl import prequential
+from tfmdl.codes.prequential import online
+from tfmdl.codes import prequential
 from tfmdl import progress as progress_lib
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
-from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits import units
+from tfmdl.bits.uniform import uniform_bits
 from tfmdl.experiments import common
 from tfmdl.training.strategy import is_chief
 

@@ -31,8 +31,8 @@ import numpy as np
 
 from tfmdl import results
 from tfmdl import summaries
-from tfmdl import switch
-from tfmdl.codes import units
+from tfmdl.codes import switch
+from tfmdl.bits import units
 from tfmdl.experiments import common
 from tfmdl.report import figures
 

@@ -30,9 +30,9 @@ from tensorboard.plugins.hparams import api as hp_api
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
-from tfmdl import tuning
-from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.codes import tuning
+from tfmdl.bits import units
+from tfmdl.bits.uniform import uniform_bits
 from tfmdl.experiments import common
 from tfmdl.experiments import prequential
 from tfmdl.experiments import variational

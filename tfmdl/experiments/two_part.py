@@ -18,8 +18,8 @@ import numpy as np
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
-from tfmdl import two_part
-from tfmdl.codes import units
+from tfmdl.codes import two_part
+from tfmdl.bits import units
 from tfmdl.experiments import common
 from tfmdl.experiments import defaults
 

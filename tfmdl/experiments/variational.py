@@ -20,8 +20,8 @@ from tfmdl import models
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
-from tfmdl import variational
-from tfmdl.codes import units
+from tfmdl.codes import variational
+from tfmdl.bits import units
 from tfmdl.experiments import common
 from tfmdl.experiments.defaults import base_config
 

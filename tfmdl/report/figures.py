@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from absl import logging
 import numpy as np
 
-from tfmdl.codes import units
+from tfmdl.bits import units
 from tfmdl.report import loading
 
 

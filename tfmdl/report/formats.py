@@ -10,7 +10,7 @@ import io
 import os
 from typing import Optional, Sequence
 
-from tfmdl.codes import units
+from tfmdl.bits import units
 from tfmdl.report import loading
 from tfmdl.report import tables
 

@@ -9,7 +9,7 @@ import collections
 import dataclasses
 from typing import Optional, Sequence
 
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits.uniform import uniform_bits
 from tfmdl.report import loading
 
 # Each table: (code name in the table, the results' codes it shows), in the

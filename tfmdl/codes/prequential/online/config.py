@@ -3,8 +3,8 @@
 import dataclasses
 from typing import Optional
 
-from tfmdl.online.replay import REPLAY_KINDS
-from tfmdl.online.schedule import check_schedule
+from tfmdl.codes.prequential.online.replay import REPLAY_KINDS
+from tfmdl.codes.prequential.online.schedule import check_schedule
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,11 +14,11 @@ import tensorflow as tf
 
 from tfmdl import keras_compat
 from tfmdl import training
-from tfmdl.online.calibration import TemperatureCalibrator
-from tfmdl.online.config import OnlineConfig
-from tfmdl.online.replay import make_replay
-from tfmdl.online.replay import replay_seed
-from tfmdl.online.schedule import learning_rate_at
+from tfmdl.codes.prequential.online.calibration import TemperatureCalibrator
+from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.replay import make_replay
+from tfmdl.codes.prequential.online.replay import replay_seed
+from tfmdl.codes.prequential.online.schedule import learning_rate_at
 from tfmdl.training.augment import augment_batch
 from tfmdl.training.ema import WeightAverage
 from tfmdl.training.step import gradient_step

@@ -46,7 +46,7 @@ Limits -- decoding needs bit-identical floats:
   and writes nothing. Wrong labels are never written.
 * The inputs must be available locally and identical (checked by their
   sha256 before any training).
-* Probability quantisation (``tfmdl.codes.label_coding``) costs bits; the
+* Probability quantisation (``tfmdl.bits.label_coding``) costs bits; the
   cost is reported as part of the overhead.
 """
 
@@ -66,13 +66,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfmdl import prequential
+from tfmdl.codes.prequential import block as prequential
 from tfmdl import results
 from tfmdl import training
-from tfmdl.codes import label_coding
-from tfmdl.codes import mixtures
-from tfmdl.codes import units
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits import label_coding
+from tfmdl.bits import mixtures
+from tfmdl.bits import units
+from tfmdl.bits.uniform import uniform_bits
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.progress import Progress
 
@@ -172,7 +172,7 @@ class _UniformFallback:
   """The running weights of block k's mixture of model and uniform code.
 
   Sequential, as Bob decodes: the masses of a label depend on the labels
-  before it in the block (:func:`tfmdl.codes.mixtures.
+  before it in the block (:func:`tfmdl.bits.mixtures.
   block_uniform_fallback_bits` computes the same code's bits). Alice and Bob
   call the same scalar operations in the same order, so their floats agree.
   """

@@ -15,14 +15,14 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from tfmdl import prequential
+from tfmdl.codes.prequential import block as prequential
 from tfmdl import training
-from tfmdl import user_models
-from tfmdl.codes import mixtures
-from tfmdl.codes import units
+from tfmdl.models import adapter
+from tfmdl.bits import mixtures
+from tfmdl.bits import units
 from tfmdl.data import validate_labelled_arrays
-from tfmdl.online.config import OnlineConfig
-from tfmdl.online.learner import OnlineLearner
+from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.learner import OnlineLearner
 from tfmdl.progress import Progress
 
 
@@ -93,7 +93,7 @@ def online_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
   timesteps = (prequential.default_timesteps(n, config.first_block)
                if config.timesteps is None

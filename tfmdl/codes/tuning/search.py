@@ -65,7 +65,7 @@ carried over), so every trial is a full code given ``(c, max_epochs)``.
 
 Example::
 
-    from tfmdl import tuning
+    from tfmdl.codes import tuning
     space = tuning.SearchSpace.create(
         {"model": ("mlp",), "learning_rate": (1e-3, 3e-3), "width": (64, 128)})
     search = tuning.Search("random", max_trials=3, seed=1)

@@ -66,9 +66,9 @@ import tensorflow_probability as tfp
 
 from tfmdl import models
 from tfmdl import training
-from tfmdl import user_models
-from tfmdl.codes import units
-from tfmdl.codes.uniform import ComparedToUniform
+from tfmdl.models import adapter
+from tfmdl.bits import units
+from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.keras_compat import tf_keras
 from tfmdl.progress import Progress
@@ -563,7 +563,7 @@ def variational_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_variational_model_fn(model_fn, num_classes,
+  model_fn = adapter.as_variational_model_fn(model_fn, num_classes,
                                                  example=x[:8])
   y = np.asarray(y, np.int32)
   strategy = strategy or tf.distribute.get_strategy()

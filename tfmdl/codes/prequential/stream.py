@@ -19,7 +19,7 @@ The per-sample bits (8 bytes per label) are the only arrays of size n kept.
 Example::
 
     import tensorflow as tf
-    from tfmdl import prequential_stream
+    from tfmdl.codes.prequential import stream as prequential_stream
     from tfmdl.data import user
     stream = user.labelled(tf.data.Dataset.from_tensor_slices((x, y)),
                            num_classes=10)
@@ -33,10 +33,10 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfmdl import prequential
+from tfmdl.codes.prequential import block as prequential
 from tfmdl import training
-from tfmdl import user_models
-from tfmdl.codes import units
+from tfmdl.models import adapter
+from tfmdl.bits import units
 from tfmdl.data.user import UserData
 
 
@@ -122,7 +122,7 @@ def prequential_code(
   """
   began = time.perf_counter()
   num_classes = stream.num_classes
-  model_fn = user_models.as_model_fn(model_fn, num_classes).with_layout(
+  model_fn = adapter.as_model_fn(model_fn, num_classes).with_layout(
       stream.layout)
   timesteps = prequential.schedule(stream.n, config)
   strategy = strategy or tf.distribute.get_strategy()

@@ -76,7 +76,7 @@ Modules: :mod:`~tfmdl.online.config` (what is agreed),
 :mod:`~tfmdl.online.code` (Alice's side: bits and blocks).
 """
 
-from tfmdl.online.code import online_code
-from tfmdl.online.config import OnlineConfig
-from tfmdl.online.learner import OnlineLearner
-from tfmdl.online.replay import replay_seed
+from tfmdl.codes.prequential.online.code import online_code
+from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.learner import OnlineLearner
+from tfmdl.codes.prequential.online.replay import replay_seed

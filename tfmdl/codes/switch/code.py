@@ -36,7 +36,7 @@ results, which the mixture of every method now pays for.)
 
 Example::
 
-    from tfmdl import switch
+    from tfmdl.codes import switch
     runs = switch.load_runs(["/tmp/mlp", "/tmp/lenet"])
     result = switch.switch_runs(runs)
     print(result.codelength_bits, result.methods["bayes_mixture"].bits)
@@ -51,9 +51,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tfmdl import results
-from tfmdl.codes import mixtures
-from tfmdl.codes.uniform import ComparedToUniform
-from tfmdl.codes.uniform import uniform_bits
+from tfmdl.bits import mixtures
+from tfmdl.bits.uniform import ComparedToUniform
+from tfmdl.bits.uniform import uniform_bits
 
 UNIFORM = "uniform"
 PREQUENTIAL = "prequential"

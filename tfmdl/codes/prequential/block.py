@@ -38,10 +38,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfmdl import training
-from tfmdl import user_models
-from tfmdl.codes import mixtures
-from tfmdl.codes import units
-from tfmdl.codes.uniform import ComparedToUniform
+from tfmdl.models import adapter
+from tfmdl.bits import mixtures
+from tfmdl.bits import units
+from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.progress import Progress
 
@@ -140,7 +140,7 @@ class PrequentialConfig:
     final_model: also train a model on all n samples (for test accuracy).
     uniform_fallback: code each block with the Bayes mixture of its model
       and the uniform code, prior ``2**-k`` on uniform in block k
-      (:func:`tfmdl.codes.mixtures.block_uniform_fallback_bits`): an early
+      (:func:`tfmdl.bits.mixtures.block_uniform_fallback_bits`): an early
       block never costs more than k bits above uniform.
   """
   timesteps: Optional[tuple] = None
@@ -406,7 +406,7 @@ def encode_blocks(
       any training.
   """
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   timesteps = schedule(len(x), config)
   bounds = block_bounds(timesteps)
   bad = [i for i in indices if not 0 <= i < len(bounds)]
@@ -524,7 +524,7 @@ def prequential_code(
     raise ValueError("a tf.data input goes through tfmdl.description_length "
                      "(or tfmdl.prequential_stream), which reads it in order")
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   n = len(x)
   timesteps = schedule(n, config)
   strategy = strategy or tf.distribute.get_strategy()

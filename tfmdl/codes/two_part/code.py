@@ -12,14 +12,14 @@ Three codes:
   float32, ``32 * num_weights`` bits.
 * ``compressed``: per-tensor k-means (or uniform) codebooks of ``2**b``
   levels, optional pruning, indices range-coded
-  (:mod:`tfmdl.codes.parameter_coding`); model part ``8 * len(bitstream)``;
+  (:mod:`tfmdl.bits.parameter_coding`); model part ``8 * len(bitstream)``;
   every b of a grid fixed in advance is tried and the best pays
   ``log2 |grid|``.
 * ``subspace``: ``theta = theta0 + P z`` (Li et al. 2018,
   :mod:`tfmdl.subspace`). theta0 is the model's seeded initialisation and P
   comes from an agreed seed: both cost 0 bits (agreed constants, like the
   architecture). z goes at ``p`` bits per number
-  (:func:`tfmdl.codes.parameter_coding.encode_vector`: float32 min and max,
+  (:func:`tfmdl.bits.parameter_coding.encode_vector`: float32 min and max,
   then ``p`` bits per number; raw float32 when ``p = 32``), followed by the
   non-trainable weights as float32 (none in a model without BatchNorm). The
   best (d, p) over two grids fixed in advance pays
@@ -48,12 +48,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfmdl import subspace as subspace_lib
+from tfmdl.codes.two_part import subspace as subspace_lib
 from tfmdl import training
-from tfmdl import user_models
-from tfmdl.codes import parameter_coding
-from tfmdl.codes import units
-from tfmdl.codes.uniform import ComparedToUniform
+from tfmdl.models import adapter
+from tfmdl.bits import parameter_coding
+from tfmdl.bits import units
+from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.progress import Progress
 
@@ -272,7 +272,7 @@ def compress_weights(weights: Sequence[np.ndarray], bits: int, *,
                      prune_fraction: float = 0.0) -> bytes:
   """The network-compression bitstream of ``weights`` at ``bits`` per index.
 
-  Decode with :func:`tfmdl.codes.parameter_coding.decode_tensors`.
+  Decode with :func:`tfmdl.bits.parameter_coding.decode_tensors`.
   """
   return parameter_coding.encode_tensors([
       parameter_coding.quantize_tensor(w, bits, method=quantizer,
@@ -377,7 +377,7 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   progress = Progress.started(progress, "two-part (float32)",
                               config.train.max_epochs + 1)
   model, info = train_model(model_fn, x, y, config, strategy, progress)
@@ -408,7 +408,7 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   progress = Progress.started(
       progress, "two-part (compressed)",
       config.train.max_epochs + len(compression.bits_grid))
@@ -496,7 +496,7 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = user_models.as_model_fn(model_fn, num_classes, example=x[:8])
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   num_params = check_dims_fit(agreed_model(model_fn, config.seed),
                               subspace.dims)
   n_train = split_train(len(x), config.val_fraction)

@@ -41,7 +41,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from tfmdl.codes.units import LN2
+from tfmdl.bits.units import LN2
 
 # Forward recursions renormalise their log-weights every this many samples,
 # which keeps them near 0 where float64 is most precise.

@@ -1,0 +1,1 @@
+"""Pure math on numbers: units, the uniform code, mixtures, entropy coding."""
