@@ -92,7 +92,9 @@ def _mnist_like(name: str) -> Callable[..., tuple[sources.Splits, int]]:
 def _cifar10(data_dir, num_train, num_test):
   """CIFAR-10: /255, then standardised per channel with training statistics."""
   del num_train, num_test  # Statistics use the whole training set.
-  splits = _scaled(sources.read_tfds("cifar10", data_dir), (32, 32, 3), 255)
+  raw = (sources.read_local("cifar10", data_dir)
+         or sources.read_tfds("cifar10", data_dir))
+  splits = _scaled(raw, (32, 32, 3), 255)
   preprocessing.standardise_channels(splits.x_train, splits.x_test)
   return splits, 10
 
@@ -149,14 +151,17 @@ def load(name: str, *, seed: int = 0, data_dir: str | None = None,
   loading; ``num_train`` keeps the first examples of that order and
   ``num_test`` the first of the test set, which keeps the source's order.
 
-  MNIST and Fashion-MNIST are read from local IDX files when found (in
-  ``data_dir``, ``data_dir/<name>``, then the folders of
-  ``sources.LOCAL_SOURCES``), otherwise from TFDS; CIFAR-10 from TFDS.
+  MNIST and Fashion-MNIST (IDX files, or Keras's ``mnist.npz``) and CIFAR-10
+  (the python batches that Keras caches) are read from local files when
+  found: in ``data_dir``, ``data_dir/<name>`` (for CIFAR-10 also
+  ``data_dir/cifar-10-batches-py``), then the paths of
+  ``sources.LOCAL_SOURCES``; otherwise from TFDS.
 
   Args:
     name: one of :func:`list_datasets`.
     seed: seed of the training order.
-    data_dir: a folder with the IDX files, or TFDS's data folder.
+    data_dir: a folder with the IDX files or CIFAR-10's python batches, or
+      TFDS's data folder.
     random_labels: replace the training labels by uniform random ones (the
       paper's Figure 1), drawn after ordering and subsetting; test labels are
       kept.

@@ -5,11 +5,13 @@ integer labels) in the source's own order. Scaling and the training order are
 the registry's business (:mod:`tfmdl.data.registry`).
 
 MNIST and Fashion-MNIST are read from the four standard IDX ``.gz`` files, or
-Keras's ``mnist.npz``, when found locally; otherwise from TFDS, which needs a
-network the first time. Offline, TFDS would retry its downloads for minutes
-before failing; one connection to the download host (through the proxy, if
-one is set) is tried first, and its failure is an error within seconds that
-says where the data can come from instead.
+Keras's ``mnist.npz``, when found locally; CIFAR-10 from the folder
+``cifar-10-batches-py`` that Keras caches (:mod:`tfmdl.data.cifar_pickle`);
+otherwise each comes from TFDS, which needs a network the first time.
+Offline, TFDS would retry its downloads for minutes before failing; one
+connection to the download host (through the proxy, if one is set) is tried
+first, and its failure is an error within seconds that says where the data
+can come from instead.
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ import urllib.request
 
 import numpy as np
 
+from tfmdl.data import cifar_pickle
 from tfmdl.data.idx import read_idx
 
 IDX_FILES = (
@@ -29,15 +32,27 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 
-# Local copies tried after ``data_dir`` and ``data_dir/<name>``, in order: a
-# folder holding the four IDX files, or (ending in ``.npz``) a Keras archive
-# with keys x_train, y_train, x_test, y_test.
+# Local copies tried after those in ``data_dir``, in order: for cifar10 a
+# folder holding CIFAR-10's python batches; otherwise a folder holding the
+# four IDX files, or (ending in ``.npz``) a Keras archive with keys x_train,
+# y_train, x_test, y_test.
 LOCAL_SOURCES = {
     "mnist": ("~/.keras/datasets/mnist.npz",),
     "fashion_mnist": (
         "/usr/share/datasets/fashion-mnist",  # Debian's dataset-fashion-mnist
         "~/.keras/datasets/fashion-mnist",
     ),
+    "cifar10": (
+        "~/.keras/datasets/cifar-10-batches-py",  # tf_keras (Keras 2)
+        # Keras 3 extracts the archive into a folder of its own.
+        "~/.keras/datasets/cifar-10-batches-py-target/cifar-10-batches-py",
+    ),
+}
+
+# Sub-folders of ``data_dir`` tried after ``data_dir/<name>``: the folder a
+# data set's own archive extracts to.
+DATA_DIR_FOLDERS = {
+    "cifar10": ("cifar-10-batches-py",),
 }
 
 # What installs a local copy of LOCAL_SOURCES, for error messages.
@@ -67,7 +82,8 @@ def local_candidates(name: str, data_dir: str | None) -> list[str]:
   """The local paths tried for ``name``, in order."""
   candidates = []
   if data_dir is not None:
-    candidates += [data_dir, os.path.join(data_dir, name)]
+    folders = (name,) + DATA_DIR_FOLDERS.get(name, ())
+    candidates += [data_dir] + [os.path.join(data_dir, f) for f in folders]
   candidates += [os.path.expanduser(p) for p in LOCAL_SOURCES.get(name, ())]
   return candidates
 
@@ -75,11 +91,15 @@ def local_candidates(name: str, data_dir: str | None) -> list[str]:
 def read_local(name: str, data_dir: str | None) -> Splits | None:
   """Reads ``name`` from the first local copy found, or returns None.
 
-  A folder counts when it holds all four IDX files; whatever it holds is read
-  as ``name``.
+  A folder counts when it holds all the files of the format: the six batches
+  of CIFAR-10's python version for cifar10, the four IDX files otherwise;
+  whatever it holds is read as ``name``.
   """
   for path in local_candidates(name, data_dir):
-    if path.endswith(".npz"):
+    if name == "cifar10":
+      if cifar_pickle.holds_batches(path):
+        return Splits(*cifar_pickle.read_folder(path), source=path)
+    elif path.endswith(".npz"):
       if os.path.isfile(path):
         return read_npz(path)
     elif all(os.path.isfile(os.path.join(path, f)) for f in IDX_FILES):
@@ -181,9 +201,15 @@ def _download_error(name: str, data_dir: str | None, err: Exception) -> str:
     where = data_dir if data_dir is not None else "DIR"
     provided = [p + (f" ({PACKAGES[p]})" if p in PACKAGES else "")
                 for p in LOCAL_SOURCES[name]]
-    message += (f"put the four IDX files ({', '.join(IDX_FILES)}) in "
-                f"--data_dir {where} or in {os.path.join(where, name)}, or "
-                f"provide {' or '.join(provided)}, ")
+    if name == "cifar10":
+      batches = cifar_pickle.TRAIN_FILES + (cifar_pickle.TEST_FILE,)
+      files = f"CIFAR-10's python batches ({', '.join(batches)})"
+    else:
+      files = f"the four IDX files ({', '.join(IDX_FILES)})"
+    folder = DATA_DIR_FOLDERS.get(name, (name,))[0]
+    message += (f"put {files} in --data_dir {where} or in "
+                f"{os.path.join(where, folder)}, or provide "
+                f"{' or '.join(provided)}, ")
   else:
     message += f"pass --data_dir to a folder where TFDS has prepared {name}, "
   return message + "or use the 'digits' data set"
