@@ -282,18 +282,18 @@ def test_fingerprints_identify_examples_and_order(digits):
 # --- Random labels on every new path -----------------------------------------
 
 
-def _variational_model():
-  return tf_keras.Sequential([
-      tf_keras.Input((8, 8, 1)),
-      tf_keras.layers.Conv2D(4, 3, activation="relu"),
-      tf_keras.layers.Flatten(),
-      tf_keras.layers.Dense(10, activation="softmax")])
+def _variational_model(keras=tf_keras):
+  return keras.Sequential([
+      keras.Input((8, 8, 1)),
+      keras.layers.Conv2D(4, 3, activation="relu"),
+      keras.layers.Flatten(),
+      keras.layers.Dense(10, activation="softmax")])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [
     "built_softmax", "stream", "dict_inputs", "tokens", "online_built",
-    "variational_converted"])
+    "variational_converted", "variational_keras3"])
 def test_random_labels_cost_at_least_uniform(digits, path):
   y = _random_labels(N, 10)
   x = digits.x_train
@@ -315,8 +315,9 @@ def test_random_labels_cost_at_least_uniform(digits, path):
     result = tfmdl.description_length(_mlp(keras3), x, y, code="online",
                                       batch_size=16, steps_per_call=8)
   else:
+    keras = keras3 if path == "variational_keras3" else tf_keras
     result = tfmdl.description_length(
-        _variational_model(), x, y, code="variational",
+        _variational_model(keras), x, y, code="variational",
         prior_stddevs=(0.1, 1.0), num_samples=2, epoch_num_samples=0,
         batch_size=32, max_epochs=3, verbose=0)
   assert result.codelength_bits >= result.uniform_bits - 10
@@ -410,19 +411,56 @@ def test_models_that_cannot_be_measured_are_refused(digits, model, message):
   assert message in _one_line(excinfo)
 
 
-def test_a_subclassed_model_and_a_reused_model_object_are_refused(digits):
-  class Subclassed(keras3.Model):
+class MyModel(keras3.Model):
+  """The mlp of :func:`_mlp`, subclassed."""
 
-    def __init__(self):
-      super().__init__()
-      self.dense = keras3.layers.Dense(10)
+  def __init__(self, hidden=16, head=None):
+    super().__init__()
+    self.flatten = keras3.layers.Flatten()
+    self.hidden = keras3.layers.Dense(hidden, activation="relu")
+    self.head = keras3.layers.Dense(10, activation=head)
 
-    def call(self, inputs):
-      return self.dense(keras3.ops.reshape(inputs, (-1, 64)))
+  def call(self, inputs):
+    return self.head(self.hidden(self.flatten(inputs)))
 
+
+def test_a_subclassed_model_is_refused_with_the_model_fn_to_pass(digits):
+  """Its head cannot be read from its call, nor can it be rebuilt from a
+  seed: the message gives the line to write instead."""
+  model = MyModel(hidden=16, head="softmax")
+  model(digits.x_train[:2])
   with pytest.raises(ValueError) as excinfo:
-    tfmdl.description_length(Subclassed(), digits.x_train, digits.y_train)
-  assert "subclassed" in _one_line(excinfo)
+    tfmdl.description_length(model, digits.x_train, digits.y_train)
+  message = _one_line(excinfo)
+  assert "(MyModel) is subclassed" in message
+  assert message.endswith("if its call returns logits, pass a function "
+                          "building a fresh one: tfmdl.description_length("
+                          "lambda seed: MyModel(...), x, y)")
+  with pytest.raises(ValueError) as excinfo:
+    tfmdl.description_length(model, digits.x_train, digits.y_train,
+                             code="variational")
+  assert "model_fn(seed, prior_stddev)" in _one_line(excinfo)
+  with pytest.raises(ValueError) as excinfo:  # the model_fn, with softmax
+    tfmdl.description_length(lambda seed: MyModel(head="softmax"),
+                             digits.x_train, digits.y_train)
+  assert "outputs probabilities" in _one_line(excinfo)
+
+
+@pytest.mark.slow
+def test_a_model_fn_of_a_subclassed_model_gives_the_bits_of_its_sequential(
+    digits):
+  subclassed = tfmdl.description_length(lambda seed: MyModel(hidden=16),
+                                        digits.x_train, digits.y_train,
+                                        **FAST)
+  sequential = tfmdl.description_length(_mlp(keras3, head=None),
+                                        digits.x_train, digits.y_train,
+                                        **FAST)
+  assert subclassed.codelength_bits == pytest.approx(
+      sequential.codelength_bits, rel=1e-6)
+  assert subclassed.codelength_bits < 0.9 * subclassed.uniform_bits
+
+
+def test_a_reused_model_object_is_refused(digits):
   shared = _mlp(keras3)
   with pytest.raises(ValueError) as excinfo:
     tfmdl.description_length(lambda seed: shared, digits.x_train,
@@ -457,7 +495,14 @@ def test_bad_stream_labels_are_refused(digits, labels, message):
 
 
 @pytest.mark.parametrize("model, message", [
-    (lambda: _mlp(keras3), "Keras 3 model"),
+    (lambda: keras3.Sequential([
+        keras3.Input((12,)), keras3.layers.Embedding(50, 4),
+        keras3.layers.Flatten(), keras3.layers.Dense(10)]),
+     "(Embedding) has weights but no Flipout twin"),
+    (lambda: keras3.Sequential([
+        keras3.Input((8, 8, 1)), keras3.layers.Flatten(),
+        keras3.layers.Dense(10), keras3.layers.Lambda(lambda z: 2 * z)]),
+     "(Lambda) has no tf_keras twin"),
     (lambda: tf_keras.Sequential([
         tf_keras.Input((12,)), tf_keras.layers.Embedding(50, 4),
         tf_keras.layers.Flatten(), tf_keras.layers.Dense(10)]),
@@ -466,7 +511,7 @@ def test_bad_stream_labels_are_refused(digits, labels, message):
         tf_keras.Input((8, 8, 1)), tf_keras.layers.Flatten(),
         tf_keras.layers.Dense(10, kernel_regularizer="l2")]),
      "kernel_regularizer"),
-], ids=["keras3", "embedding", "regularizer"])
+], ids=["keras3_embedding", "keras3_lambda", "embedding", "regularizer"])
 def test_the_flipout_conversion_refuses_what_it_cannot_convert(model,
                                                                message):
   with pytest.raises(ValueError) as excinfo:

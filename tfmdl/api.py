@@ -15,7 +15,8 @@ Codes (:data:`CODES`) and where their options go:
   a stream is read block by block, with ``shuffle_buffer`` bounding memory;
 * ``online``: :class:`tfmdl.online.OnlineConfig` fields;
 * ``variational``: :class:`tfmdl.variational.VariationalConfig` fields (a
-  ``tf_keras`` model's Dense/Conv2D layers become Flipout layers);
+  ``tf_keras`` model's Dense/Conv2D layers become Flipout layers; a Keras 3
+  model is translated to ``tf_keras`` first);
 * ``two_part_float32``, ``two_part_compressed``, ``two_part_subspace``:
   :class:`tfmdl.two_part.TwoPartConfig`, ``CompressionConfig`` and
   ``SubspaceConfig`` fields.
@@ -141,7 +142,9 @@ def description_length(model, x, y=None, *, code: str = "prequential",
       from each agreed seed; its weights and compiled state are not used), or
       a ``model_fn(seed)`` returning a fresh one. A softmax head, or a sigmoid
       on one unit for two classes, is measured through its logits. The
-      variational code needs ``tf_keras``.
+      variational code translates a Keras 3 model to ``tf_keras``
+      (:mod:`tfmdl.models.translate`). A subclassed model is refused: pass a
+      ``model_fn(seed)`` building it (taken to return logits).
     x: inputs: an array (images, features, integer token ids), a dict of
       arrays for a model with named inputs, or a ``tf.data.Dataset`` of
       ``(x, y)`` pairs or batches in a fixed order (then ``y`` is None).

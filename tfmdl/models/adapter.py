@@ -13,7 +13,14 @@ the same one. A user may hand in:
   model's own weights, optimizer and compiled loss are not used: the codes
   train with their own loop, on the cross-entropy of the logits;
 * a ``model_fn(seed)`` returning a fresh model (the codes seed the globals
-  before calling it).
+  before calling it). It may be a subclassed model: built on the example
+  inputs and taken to output logits, as its author writes the function.
+
+A subclassed model handed in built is refused: its head (logits or
+probabilities) cannot be read from its Python ``call``, and it cannot be
+rebuilt from a seed (Keras 3.15's automatic ``get_config`` of a subclassed
+``keras.Model`` records its ``__init__`` defaults, not the arguments it was
+given); the one-line refusal gives the ``model_fn`` to write instead.
 
 Either way the model's head is read (:mod:`tfmdl.models.heads`): a softmax or
 a one-unit sigmoid is turned into the logits it is computed from, so the
@@ -29,7 +36,8 @@ puts the unpacking in front of the model.
 
 For the variational code, :func:`as_variational_model_fn` gives the
 ``model_fn(seed, prior_stddev)`` it calls, converting a ``tf_keras`` model's
-``Dense``/``Conv2D`` layers to Flipout (:mod:`tfmdl.models.flipout`).
+``Dense``/``Conv2D`` layers to Flipout (:mod:`tfmdl.models.flipout`); a Keras
+3 model is first translated to ``tf_keras`` (:mod:`tfmdl.models.translate`).
 
 Example::
 
@@ -51,6 +59,7 @@ from tfmdl import training
 from tfmdl.data.user import InputLayout
 from tfmdl.models import flipout
 from tfmdl.models import heads
+from tfmdl.models import translate
 
 
 def _is_keras_model(obj) -> bool:
@@ -58,17 +67,40 @@ def _is_keras_model(obj) -> bool:
                           keras_compat.tf_keras.Model))
 
 
-def _built(model, example):
+def _is_subclassed(model) -> bool:
+  """Whether ``model``'s layers and output are known only to its ``call``."""
+  return not getattr(model, "outputs", None) and not isinstance(
+      model, (keras_compat.keras3.Sequential, keras_compat.tf_keras.Sequential))
+
+
+def _refuse_subclassed(model, variational: bool):
+  """The one-line refusal of a built subclassed model, with what to pass."""
+  name = type(model).__name__
+  if variational:
+    instead = ("the variational code needs its layers: pass it as a "
+               "Sequential or functional model, or a model_fn(seed, "
+               "prior_stddev) returning one built with Flipout layers")
+  else:
+    instead = ("if its call returns logits, pass a function building a fresh"
+               f" one: tfmdl.description_length(lambda seed: {name}(...), x, "
+               "y)")
+  raise ValueError(
+      f"model {model.name!r} ({name}) is subclassed: tfmdl can neither read "
+      f"its head (logits or probabilities) nor rebuild it from a seed; "
+      f"{instead}")
+
+
+def _built(model, example, *, variational: bool = False):
   """``model``, built from ``example``'s shape if it was not yet (a
   Sequential without an Input); refused when it cannot be."""
   if getattr(model, "outputs", None):
     return model
-  if (isinstance(model, (keras_compat.keras3.Sequential,
-                         keras_compat.tf_keras.Sequential)) and
-      isinstance(example, np.ndarray)):
+  if _is_subclassed(model):
+    _refuse_subclassed(model, variational)
+  if isinstance(example, np.ndarray):
     model.build((None,) + example.shape[1:])
     return model
-  return heads.output_layer(model)  # raises: subclassed or unbuilt
+  return heads.output_layer(model)  # raises: unbuilt
 
 
 def _clone(model):
@@ -80,6 +112,29 @@ def _clone(model):
     raise ValueError(
         f"model {model.name!r} cannot be cloned by keras.models.clone_model "
         f"({first}): pass a model_fn(seed) that builds it") from e
+
+
+def _declared_logits(model, example):
+  """A model_fn's subclassed ``model`` as a functional model on
+  ``example``'s inputs, and its head: logits, as the model_fn's author
+  declares (probabilities are refused on data by the caller)."""
+  if example is None:
+    raise ValueError(
+        f"model_fn returned a subclassed model ({type(model).__name__}): "
+        "pass it through tfmdl.description_length, which builds it on the "
+        "data")
+  keras = keras_compat.keras_of(model)
+  if isinstance(example, Mapping):
+    inputs = {k: keras.Input(np.shape(v)[1:], dtype=np.asarray(v).dtype,
+                             name=k) for k, v in example.items()}
+  else:
+    inputs = keras.Input(example.shape[1:], dtype=example.dtype)
+  functional = keras.Model(inputs, model(inputs), name=model.name)
+  size = int(functional.output_shape[-1])
+  if size < 2:
+    raise ValueError(f"model {model.name!r} outputs {size} value: a code "
+                     "needs one logit per class")
+  return functional, heads.Head("logits", model.name, size)
 
 
 def _looks_like_probabilities(outputs: np.ndarray) -> bool:
@@ -144,6 +199,7 @@ class LogitsModelFn:
       raise TypeError("expected a Keras model or a model_fn(seed), got "
                       f"{type(model_or_fn).__name__}")
     self._seen = weakref.WeakSet()
+    self._example = example
     self.layout = layout
     model, self.head = self._logits_model(0)
     self.num_classes = self.head.num_classes
@@ -171,7 +227,10 @@ class LogitsModelFn:
             "fresh model at every call (or pass the built model itself, which"
             " is cloned)")
       self._seen.add(model)
-    model, head = heads.to_logits(model)
+    if self._fn is not None and _is_subclassed(model):
+      model, head = _declared_logits(model, self._example)
+    else:
+      model, head = heads.to_logits(model)
     if self.layout is None:
       return model, head
     _check_inputs_match(model, self.layout.keys)
@@ -198,7 +257,8 @@ class LogitsModelFn:
     if layout is None or layout == self.layout:
       return self
     return LogitsModelFn(self._fn if self._model is None else self._model,
-                         self.num_classes, layout=layout)
+                         self.num_classes, example=self._example,
+                         layout=layout)
 
   def __call__(self, seed: int):
     """A fresh model from ``seed`` that outputs ``num_classes`` logits."""
@@ -226,6 +286,14 @@ def as_model_fn(model_or_fn, num_classes: Optional[int] = None, *,
   return LogitsModelFn(model_or_fn, num_classes, example=example)
 
 
+def _tf_keras(model, example):
+  """``model`` itself if it is a ``tf_keras`` model, else its translation
+  (checked to give ``model``'s outputs on ``example`` if given)."""
+  if isinstance(model, keras_compat.keras3.Model):
+    return translate.to_tf_keras(model, example)
+  return model
+
+
 def _takes_prior(fn) -> bool:
   """Whether ``fn`` is a ``model_fn(seed, prior_stddev)``."""
   required = [p for p in inspect.signature(fn).parameters.values()
@@ -240,9 +308,10 @@ class VariationalModelFn:
 
   A built ``tf_keras`` model, or a ``model_fn(seed)`` returning one, is
   converted to Flipout (:func:`tfmdl.models.flipout.to_flipout`) for every
-  seed and prior scale; a ``model_fn(seed, prior_stddev)`` is taken to build
-  its own Flipout model. Either way the head is read and turned into logits,
-  as for :class:`LogitsModelFn`.
+  seed and prior scale, a Keras 3 one after its translation
+  (:func:`tfmdl.models.translate.to_tf_keras`); a ``model_fn(seed,
+  prior_stddev)`` is taken to build its own Flipout model. Either way the
+  head is read and turned into logits, as for :class:`LogitsModelFn`.
 
   Attributes:
     head, num_classes, layout: as for :class:`LogitsModelFn`.
@@ -253,11 +322,12 @@ class VariationalModelFn:
     """Checks the conversion by building the model once (seed 0, prior 1).
 
     Raises:
-      ValueError: in one line, for a Keras 3 model, a layer without a
-        Flipout twin, or a head or size that cannot be measured.
+      ValueError: in one line, for a subclassed model, a layer without a
+        tf_keras or Flipout twin, or a head or size that cannot be measured.
     """
     if _is_keras_model(model_or_fn):
-      model = _built(model_or_fn, example)
+      model = _tf_keras(_built(model_or_fn, example, variational=True),
+                        example)
       flipout.check_convertible(model)
       build = lambda seed, prior: flipout.to_flipout(
           model, seed=seed, prior_stddev=prior)
@@ -265,9 +335,10 @@ class VariationalModelFn:
       build = model_or_fn
     elif callable(model_or_fn):
       build = lambda seed, prior: flipout.to_flipout(
-          model_or_fn(seed), seed=seed, prior_stddev=prior)
+          _tf_keras(model_or_fn(seed), example), seed=seed,
+          prior_stddev=prior)
     else:
-      raise TypeError("expected a tf_keras model or a model_fn, got "
+      raise TypeError("expected a Keras model or a model_fn, got "
                       f"{type(model_or_fn).__name__}")
     self._source = model_or_fn
     self._build = build

@@ -73,8 +73,8 @@ def check_convertible(model) -> None:
   if isinstance(model, keras3.Model):
     raise ValueError(
         f"model {model.name!r} is a Keras 3 model: the variational code needs "
-        "TFP's Flipout layers, which need tf_keras (Keras 2); build the model "
-        "with `import tf_keras as keras`")
+        "TFP's Flipout layers, which need tf_keras (Keras 2); translate it "
+        "with tfmdl.models.translate.to_tf_keras")
   if not isinstance(model, tf_keras.Model):
     raise ValueError(f"expected a tf_keras model, got {type(model).__name__}")
   if not getattr(model, "outputs", None):
