@@ -13,7 +13,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_LAZY = {"description_length": "tfmdl.api", "probe": "tfmdl.probing"}
+_LAZY = {"description_length": "tfmdl.api", "probe": "tfmdl.probing",
+         "loss_data_curve": "tfmdl.loss_data_curves"}
 
 
 def __getattr__(name):

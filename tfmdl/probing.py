@@ -18,6 +18,10 @@ constant: trained on other data, or on labels that are not the ones coded
 (a test split, another task), or untrained from a seed. An encoder trained
 on the coded labels has seen them: its bits would have to be paid.
 
+:func:`probe_curve` measures the probe's loss-data curve on held-out data
+instead (Whitney et al. 2020): surplus description length, eps-sample
+complexity and an online codelength estimate (:mod:`tfmdl.bits.loss_data`).
+
 Example::
 
     import tfmdl
@@ -33,12 +37,15 @@ import tensorflow as tf
 
 from tfmdl import api
 from tfmdl import keras_compat
+from tfmdl import loss_data_curves
+from tfmdl.bits import loss_data
 from tfmdl.data import user as user_data
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models import heads
 from tfmdl.models.layers import LayerFactory
 
 PROBES = ("linear", "mlp")
+EPSILONS_BITS = (1.0, 0.5, 0.25)
 VOITA_TITOV_FRACTIONS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625,
                          0.125, 0.25, 0.5, 1.0)
 
@@ -155,3 +162,42 @@ def probe(encoder, layer_name: str, x, y=None, *, num_classes: int,
                                 num_classes=num_classes, x_test=x_test,
                                 y_test=y_test, **options)
 
+
+def probe_curve(encoder, layer_name: str, x, y, x_test, y_test, *,
+                num_classes: int, probe: str = "linear",
+                hidden_units: int = 256, sizes=None,
+                epsilons=EPSILONS_BITS, batch_size: int = 256,
+                **options) -> loss_data.LossDataMeasures:
+  """The loss-data curve of a probe on ``encoder``'s frozen features, and
+  the measures read from it (Whitney et al. 2020).
+
+  The features of ``x`` and ``x_test`` are extracted once, as in
+  :func:`probe`; then :func:`tfmdl.loss_data_curve` trains a fresh seeded
+  probe on each prefix of ``sizes`` and evaluates it on the test features.
+  The encoder must not have been trained on the labels of ``x`` or
+  ``x_test``: the curve would show labels it has already seen.
+
+  Args:
+    encoder, layer_name, num_classes, probe, hidden_units, batch_size: as
+      in :func:`probe`.
+    x, y: the probe's training inputs and labels, in the agreed order.
+    x_test, y_test: held-out inputs and labels for the curve.
+    sizes: training-set sizes (:func:`tfmdl.loss_data_curves.training_sizes`).
+    epsilons: loss thresholds, bits per example, for SDL and eSC.
+    **options: options of :func:`tfmdl.loss_data_curve` (``seed``,
+      ``val_fraction``, ``logdir``, training fields).
+
+  Returns:
+    :class:`tfmdl.bits.loss_data.LossDataMeasures`: SDL and eps-sample
+    complexity at each epsilon, the online estimate, and the curve.
+  """
+  features, labels = extract_features(encoder, layer_name, x, y,
+                                      batch_size=batch_size)
+  test_features, test_labels = extract_features(
+      encoder, layer_name, x_test, y_test, batch_size=batch_size)
+  model_fn = probe_model_fn(probe, features.shape[1], num_classes,
+                            hidden_units=hidden_units)
+  curve = loss_data_curves.loss_data_curve(
+      model_fn, features, labels, test_features, test_labels, sizes=sizes,
+      num_classes=num_classes, **options)
+  return loss_data.measures(curve, epsilons)
