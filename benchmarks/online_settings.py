@@ -3,7 +3,7 @@
   python benchmarks/online_settings.py                  # every setting, ~1 h
   python benchmarks/online_settings.py --settings=mlp_b32_r8,mlp_cosine
 
-Each setting runs the online code (:mod:`tfmdl.online`) on Fashion-MNIST's
+Each setting runs the online code (:mod:`tfmdl.codes.prequential.online`) on Fashion-MNIST's
 10,000 *test* images and labels. The code of the 60,000 training labels
 (configs/shortest_fashion_mnist.py) never sends these labels, so choosing
 its settings here costs it nothing (DESIGN.md: tune on labels the code never
@@ -25,7 +25,7 @@ from absl import logging  # noqa: E402
 
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
-from tfmdl.codes.prequential import online  # noqa: E402
+from tfmdl.codes import prequential  # noqa: E402
 from tfmdl import training  # noqa: E402
 
 _MLP = dict(hidden_sizes=(256, 256), dropout=0.0)
@@ -103,12 +103,12 @@ _OUT = flags.DEFINE_string(
 def run_setting(name: str, dataset) -> dict:
   """The online code of setting ``name`` on the test split."""
   model, options, fields = SETTINGS[name]
-  config = online.OnlineConfig(setting_bits=0.0, **fields)
   began = time.perf_counter()
-  result = online.online_code(
+  result = prequential.prequential_code(
       lambda seed: models.build(model, dataset.input_shape,
                                 dataset.num_classes, seed=seed, **options),
-      dataset.x_test, dataset.y_test, dataset.num_classes, config=config)
+      dataset.x_test, dataset.y_test, dataset.num_classes,
+      learner=prequential.OnlineConfig(**fields))
   return {"setting": name, "model": model, "model_options": options,
           "online": fields, "n": len(dataset.y_test),
           "codelength_kbits": round(result.codelength_bits / 1000, 3),

@@ -6,11 +6,11 @@
 
 Parts (each prints one JSON object per run and appends it to --out, default
 benchmarks/results/online_vs_block_<model>.jsonl, see benchmark_output.py):
-  block     the block code of tfmdl.prequential with the paper's config
+  block     the block code with the paper's config
             (configs/prequential_fashion_mnist.py:<model>, final model
             included), or read from --block_results (a finished run's
             results.json) instead of running it;
-  grid      the online code (tfmdl.online) for every setting of GRID, which
+  grid      the online code for every setting of GRID, which
             was fixed before any online run on Fashion-MNIST. The reported
             code is the lowest codelength among the settings whose online
             wall time is at most a third of the block code's (blocks only,
@@ -34,6 +34,7 @@ bits): the online learner's previous defaults.
 import itertools
 import math
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,13 +42,10 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import benchmark_output  # noqa: E402
 
-from tfmdl.codes.prequential import online  # noqa: E402
-from tfmdl.codes import prequential  # noqa: E402
 from tfmdl import results  # noqa: E402
 from tfmdl import training  # noqa: E402
-from tfmdl.experiments import common  # noqa: E402
+from tfmdl.codes import prequential  # noqa: E402
 from tfmdl.experiments import prequential as experiment  # noqa: E402
-from tfmdl.experiments.defaults import paper_config  # noqa: E402
 
 # (batch_size, replay, learning_rate, ema_decay), calibration on: fixed in
 # advance, before any online run on Fashion-MNIST.
@@ -67,13 +65,14 @@ _OUT = flags.DEFINE_string(
     "benchmarks/results/online_vs_block_<model>.jsonl; empty: print only).")
 
 
-def block_run(config, dataset) -> dict:
+def _run(config):
+  with tempfile.TemporaryDirectory() as workdir:
+    return experiment.run(config, workdir)
+
+
+def block_run(config) -> dict:
   """The block code with the paper's config; its bits and wall times."""
-  result = prequential.prequential_code(
-      common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes,
-      config=experiment.prequential_config(config),
-      x_test=dataset.x_test, y_test=dataset.y_test)
+  result = _run(config)
   return {"part": "block", "model": config.model,
           "codelength_kbits": result.codelength_bits / 1000,
           "test_accuracy": result.test_accuracy,
@@ -90,31 +89,28 @@ def block_from_results(path: str) -> dict:
           "final_model_wall_s": round(record["final_model_wall_s"], 1)}
 
 
-def online_run(config, dataset, part: str, setting: tuple,
-               **options) -> dict:
+def online_run(config, part: str, setting: tuple, **options) -> dict:
   """One online code with ``setting = (B, R, learning_rate, ema_decay)``."""
   batch_size, replay, learning_rate, ema_decay = setting
-  oconfig = online.OnlineConfig(
+  config = config.copy_and_resolve_references()
+  config.learner = "online"
+  config.online.update(dict(
       batch_size=batch_size, replay=replay, learning_rate=learning_rate,
-      ema_decay=ema_decay, seed=config.seed, **options)
-  result = online.online_code(
-      common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, config=oconfig, x_test=dataset.x_test,
-      y_test=dataset.y_test)
+      ema_decay=ema_decay, **options))
+  result = _run(config)
   return {"part": part, "model": config.model, "batch_size": batch_size,
           "replay": replay, "learning_rate": learning_rate,
-          "ema_decay": ema_decay, "calibrate": oconfig.calibrate,
+          "ema_decay": ema_decay, "calibrate": config.online.calibrate,
           "codelength_kbits": result.codelength_bits / 1000,
           "test_accuracy": result.test_accuracy,
           "wall_s": round(result.wall_s + result.final_model_wall_s, 1)}
 
 
-def grid(config, dataset, block_wall_s: float,
+def grid(config, block_wall_s: float,
          output: benchmark_output.Output) -> tuple:
   """Every GRID setting; the chosen one's record (with the choice paid)."""
   # The grid's choice is paid once below, not by each run.
-  runs = [online_run(config, dataset, "grid", s, setting_bits=0.0)
-          for s in GRID]
+  runs = [online_run(config, "grid", s) for s in GRID]
   for run in runs:
     output.write(run)
   fast = [r for r in runs if r["wall_s"] <= block_wall_s / 3]
@@ -133,13 +129,13 @@ def grid(config, dataset, block_wall_s: float,
           best["ema_decay"])
 
 
-def ablation(config, dataset, setting: tuple,
+def ablation(config, setting: tuple,
              output: benchmark_output.Output) -> None:
   """``setting`` with and without replay, with and without calibration."""
   batch_size, replay, learning_rate, ema_decay = setting
   for r, calibrate in ((replay, True), (0, True), (replay, False),
                        (0, False)):
-    output.write(online_run(config, dataset, "ablation",
+    output.write(online_run(config, "ablation",
                             (batch_size, r, learning_rate, ema_decay),
                             calibrate=calibrate))
 
@@ -151,14 +147,14 @@ def main(argv):
       os.path.join(benchmark_output.RESULTS_DIR,
                    f"online_vs_block_{_MODEL.value}.jsonl")
       if _OUT.value is None else _OUT.value)
-  config = paper_config("fashion_mnist", _MODEL.value)
+  config = experiment.default_config("fashion_mnist", _MODEL.value)
   config.train.verbose = 0
-  dataset = common.load_dataset(config)
+  config.block.final_model = True
   block = None
   if _BLOCK_RESULTS.value:
     block = block_from_results(_BLOCK_RESULTS.value)
   elif "block" in _PARTS.value:
-    block = block_run(config, dataset)
+    block = block_run(config)
   if block is not None:
     output.write(block)
   chosen = None
@@ -166,15 +162,15 @@ def main(argv):
     if block is None:
       raise app.UsageError("the grid part needs the block part or "
                            "--block_results")
-    chosen = grid(config, dataset, block["wall_s"], output)
+    chosen = grid(config, block["wall_s"], output)
   if "ablation" in _PARTS.value:
     if _SETTING.value:
       b, r, lr, ema = _SETTING.value
       chosen = (int(b), int(r), float(lr), float(ema))
     elif chosen is None:
-      d = online.OnlineConfig()
+      d = prequential.OnlineConfig()
       chosen = (d.batch_size, d.replay, d.learning_rate, d.ema_decay)
-    ablation(config, dataset, chosen, output)
+    ablation(config, chosen, output)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
 from tfmdl.codes import prequential  # noqa: E402
 from tfmdl import training  # noqa: E402
-from tfmdl.experiments import common  # noqa: E402
 from tfmdl.keras_compat import tf_keras  # noqa: E402
 
 _PARTS = flags.DEFINE_list("parts", ["full", "loop_vs_fit"],
@@ -43,10 +42,9 @@ def _mlp_fn(ds):
 
 
 def full(ds):
-  config = prequential.PrequentialConfig(
-      train=training.TrainConfig(verbose=0), final_model=False)
   result = prequential.prequential_code(
-      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes, config=config)
+      _mlp_fn(ds), ds.x_train, ds.y_train, ds.num_classes,
+      learner=prequential.BlockConfig(train=training.TrainConfig(verbose=0)))
   last = result.blocks[-1].wall_s
   return {"part": "full", "model": "mlp", "n": result.n,
           "codelength_kbits": result.codelength_bits / 1000,

@@ -45,11 +45,12 @@ CONFIGS = os.path.join(REPO, "configs", "shortest_fashion_mnist.py")
 ABLATION = {
     "previous online defaults": ("mlp", {
         "online.batch_size": 128, "online.schedule": "constant",
-        "online.uniform_fallback": False, "online.setting_bits": 4.0,
+        "prequential.uniform_fallback": False,
+        "prequential.setting_bits": 4.0,
         "model_options.dropout": 0.5}),
     "mlp_fast (the recipe)": ("mlp_fast", {}),
     "mlp (the recipe)": ("mlp", {}),
-    "- uniform fallback": ("mlp", {"online.uniform_fallback": False}),
+    "- uniform fallback": ("mlp", {"prequential.uniform_fallback": False}),
     "- calibration": ("mlp", {"online.calibrate": False}),
     "- EMA weights": ("mlp", {"online.ema_decay": 0.0}),
     "- replay": ("mlp", {"online.replay": 0}),

@@ -25,7 +25,6 @@ import numpy as np  # noqa: E402
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
 from tfmdl import training  # noqa: E402
-from tfmdl.experiments import common  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "fashion_mnist", "A data set name.")
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 10_000,

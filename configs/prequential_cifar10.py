@@ -12,11 +12,11 @@ or its parent), else from TFDS (a network, or a prepared
   bin/prequential --model=vgg --dataset=cifar10 --workdir=/tmp/tfmdl/cifar_vggb
 """
 
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(model: str = "vggb"):
-  config = paper_config("cifar10", model)
+  config = default_config("cifar10", model)
   if model == "mlp":
     config.model_options.hidden_sizes = (512, 512)
     config.model_options.dropout = 0.0

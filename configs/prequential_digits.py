@@ -7,11 +7,11 @@ Any zoo model works (``mlp``, ``lenet``, ``tinycnn``, ...).
   bin/prequential --config=configs/prequential_digits.py:lenet --workdir=...
 """
 
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(model: str = "mlp"):
-  config = paper_config("digits", model)
+  config = default_config("digits", model)
   config.train.batch_size = 32
   config.train.patience = 5
   return config

@@ -9,8 +9,8 @@ Timesteps 10, 20, ..., 40960, 60000.
       --workdir=/tmp/tfmdl/fashion_mlp
 """
 
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(model: str = "mlp"):
-  return paper_config("fashion_mnist", model)
+  return default_config("fashion_mnist", model)

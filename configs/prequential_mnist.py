@@ -9,10 +9,10 @@ is a network, or pass ``--config.data_dir`` with the four IDX files.
       --workdir=/tmp/tfmdl/mnist_vgg
 """
 
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(model: str = "vgg_mnist"):
-  config = paper_config("mnist", model)
+  config = default_config("mnist", model)
   config.prequential.first_block = 8
   return config

@@ -1,6 +1,6 @@
 """Recipes for the shortest codes of Fashion-MNIST's 60,000 training labels.
 
-Each recipe is an online prequential code (:mod:`tfmdl.online`) whose
+Each recipe is an online prequential code (:mod:`tfmdl.codes.prequential.online`) whose
 settings were chosen on Fashion-MNIST's 10,000 *test* labels, which the code
 of the training labels never sends (``python benchmarks/online_settings.py``,
 its runs in ``benchmarks/results/online_settings.jsonl``). Checking the
@@ -35,16 +35,14 @@ block mixed with the uniform code.
 
 import math
 
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 # Distinct settings run on the 60,000 coded labels while choosing: the
 # recipes below and one exploratory run (see the module docstring).
 SETTINGS_ON_CODED_LABELS = 8
 
 _COMMON = dict(replay_kind="uniform", learning_rate=2e-3, schedule="cosine",
-               final_lr_fraction=0.1, ema_decay=0.99, calibrate=True,
-               uniform_fallback=True,
-               setting_bits=math.log2(SETTINGS_ON_CODED_LABELS))
+               final_lr_fraction=0.1, ema_decay=0.99, calibrate=True)
 _IMAGES = dict(augment=True, shift_pixels=1, flip=False)
 
 RECIPES = {
@@ -63,9 +61,11 @@ def get_config(recipe: str = "mlp"):
     raise ValueError(f"unknown recipe {recipe!r}; known: "
                      f"{', '.join(RECIPES)}")
   model, online = RECIPES[recipe]
-  config = paper_config("fashion_mnist", model)
+  config = default_config("fashion_mnist", model)
   config.recipe = recipe  # names the run in bin/report's tables
   config.learner = "online"
+  config.prequential.uniform_fallback = True
+  config.prequential.setting_bits = math.log2(SETTINGS_ON_CODED_LABELS)
   if model == "mlp":
     config.model_options.hidden_sizes = (256, 256)
   config.model_options.dropout = 0.0

@@ -12,11 +12,11 @@ code.
 """
 
 from tfmdl.experiments import tune
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(code: str = "prequential"):
-  config = paper_config("digits", "mlp")
+  config = default_config("digits", "mlp")
   config.train.batch_size = 32
   config.train.patience = 5
   config.train.max_epochs = 30

@@ -13,11 +13,11 @@ the log2 5 selection bits and as a mixture: 12.249 kbits):
 """
 
 from tfmdl.experiments import tune
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
 
 
 def get_config(code: str = "prequential"):
-  config = paper_config("fashion_mnist", "mlp")
+  config = default_config("fashion_mnist", "mlp")
   config.train.max_epochs = 20
   config = tune.add_defaults(config, code)
   space = config.tune.space

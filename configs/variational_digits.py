@@ -8,7 +8,7 @@ Any zoo model works (``mlp``, ``lenet``, ...).
   bin/variational --config=configs/variational_digits.py:lenet --workdir=...
 """
 
-from tfmdl.experiments.defaults import base_config
+from tfmdl.experiments.config import base_config
 from tfmdl.experiments.variational import add_defaults
 
 

@@ -12,7 +12,7 @@ argument is the data set (``mnist`` or ``fashion_mnist``).
       --random_labels --workdir=/tmp/tfmdl/fig1_random
 """
 
-from tfmdl.experiments.defaults import base_config
+from tfmdl.experiments.config import base_config
 from tfmdl.experiments.variational import add_defaults
 
 

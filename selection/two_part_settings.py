@@ -74,12 +74,13 @@ def trial(config: ml_collections.ConfigDict, dataset: data.Dataset,
   config = config.copy_and_resolve_references()
   config.model_options.dropout = dropout
   config.subspace.learning_rate = learning_rate
-  tp_config, _, subspace = experiment.two_part_configs(config)
+  configs = experiment.two_part_configs(config)
   training.make_deterministic(config.seed, config.deterministic)
   began = time.perf_counter()
   result = two_part.subspace_code(
       common.model_fn(config, dataset), dataset.x_test, dataset.y_test,
-      dataset.num_classes, config=tp_config, subspace=subspace)
+      dataset.num_classes, config=configs["two_part"],
+      subspace=configs["subspace"])
   logging.info("dropout %s, learning rate %s: %.1f bits", dropout,
                learning_rate, result.codelength_bits)
   return {"model_options.dropout": dropout,

@@ -15,8 +15,6 @@ what it uses by name:
 * ``digits``: scikit-learn's digits, first 200 training samples (read-only
   arrays, so one copy serves the whole session).
 
-After each test, any progress report it left running is ended.
-
 End-to-end tests call the experiments' ``run(config, workdir)`` in process
 (google/uncertainty-baselines' ``baselines/jft/deterministic_test.py`` calls
 ``main(config, output_dir)`` the same way); each binary also has one
@@ -39,7 +37,6 @@ from unittest import mock
 from absl import flags
 import pytest
 
-from tfmdl import progress
 from tfmdl.experiments import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,16 +57,6 @@ def pytest_collection_modifyitems(items):
         defs and defs[-1].scope == "module"
         for defs in info.name2fixturedefs.values()):
       item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
-@pytest.fixture(autouse=True)
-def _no_progress_report_left():
-  """Ends the progress reports a test left running: a code that raises
-  mid-run keeps its report in tfmdl.progress's active list (the binaries
-  end it in cli.run_or_exit), and later reports in this worker would be
-  printed as nested in it."""
-  yield
-  progress.interrupt()
 
 
 @pytest.fixture(scope="session")

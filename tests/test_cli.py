@@ -63,18 +63,15 @@ def test_without_workdir_or_model_those_flags_do_not_exist(parse):
 
 
 def test_config_from_flags_applies_the_common_flags(parse):
-  handles, _ = parse(["--dataset=fashion_mnist", "--model=lenet",
-                      "--random_labels", "--data_dir=/data",
+  handles, _ = parse(["--random_labels", "--data_dir=/data",
                       "--config.model_options.width=9"])
   config = cli.config_from_flags(handles)
-  assert (config.dataset, config.model) == ("fashion_mnist", "lenet")
   assert config.random_labels and config.data_dir == "/data"
-  # Another model starts from its own default options.
-  assert config.model_options.to_dict() == {}
+  assert config.model_options.width == 9
 
 
 def test_config_from_flags_keeps_the_config_when_no_flag_says_otherwise(parse):
-  handles, _ = parse(["--model=mlp", "--config.model_options.width=9"])
+  handles, _ = parse(["--config.model_options.width=9"])
   config = cli.config_from_flags(handles)
   assert (config.dataset, config.model) == ("digits", "mlp")
   assert not config.random_labels and config.data_dir is None
@@ -87,7 +84,8 @@ def test_an_unknown_config_field_is_one_line_and_exit_2(parse, capsys):
   assert exit_info.value.code == 2
   assert capsys.readouterr().err == (
       "error: unknown config field 'nosuchfield' in a --config.<field> "
-      "override (see tfmdl/experiments/defaults.py for the fields)\n")
+      "override: not a field of this binary's config (bin/<binary> "
+      "--helpfull, or the config file, lists them)\n")
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -113,8 +111,18 @@ def test_bin_tune_takes_the_config_argument_from_code(argv, expected):
 
 
 def test_an_explicit_config_is_kept():
-  argv = ["b", "--config=mine.py:x", "--model=lenet"]
+  argv = ["b", "--config=mine.py:x", "--config.model=lenet"]
   assert cli.with_default_config(argv, "prequential") == argv
+
+
+@pytest.mark.parametrize("flag", ["--model=lenet", "--dataset=mnist"])
+def test_model_and_dataset_only_pick_the_file_not_beside_config(flag, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.with_default_config(["b", "--config=mine.py:x", flag], "prequential")
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and err.count("\n") == 1
+  assert "--config=configs/prequential_<dataset>.py:<model>" in err
 
 
 # name -> (binary and arguments, expected error line): the binaries that did

@@ -5,20 +5,28 @@ On digits the header (what Bob needs to decode, zlib-compressed) stays under
 the 96 bits of checks apart. Nothing in the header depends on the labels:
 other labels of the same inputs give the same header; what does depend on
 them (the labels' checksum, the payload's CRC) is counted as a check, and
-the file still decodes bit for bit.
+the file still decodes bit for bit. The online learner's file decodes too,
+Bob predicting one minibatch at a time from the labels decoded before it.
 """
 
+import ml_collections
 import numpy as np
 import pytest
 
+from tfmdl import training
+from tfmdl.codes import prequential
 from tfmdl.codes.prequential import label_file
+from tfmdl.codes.prequential.online import OnlineEnsemble
+from tfmdl.bits import label_coding
 from tfmdl.experiments import common
 from tfmdl.experiments import compress
-from tfmdl.experiments import defaults
+from tfmdl.experiments import config as config_lib
+from tfmdl.experiments import prequential as prequential_experiment
 
 
 def _config(random_labels: bool = False):
-  config = defaults.base_config("digits", "mlp", hidden_sizes=(16,))
+  config = prequential_experiment.default_config("digits", "mlp")
+  config.model_options = ml_collections.ConfigDict({"hidden_sizes": (16,)})
   config.num_train = 300
   config.train.batch_size = 32
   config.train.max_epochs = 3
@@ -76,4 +84,60 @@ def test_a_header_rebuilds_the_config_that_bob_replays(files):
   rebuilt = compress.decoding_config(header["config"])
   assert compress.decoding_settings(rebuilt) == header["config"]
   assert rebuilt.model_options.to_dict() == {"hidden_sizes": [16]}
-  assert common.train_config(rebuilt) == common.train_config(config)
+  for cls, name in ((training.TrainConfig, "train"),
+                    (prequential.BlockConfig, "block"),
+                    (prequential.PrequentialConfig, "prequential")):
+    assert (config_lib.instance(cls, rebuilt, name) ==
+            config_lib.instance(cls, config, name))
+
+
+def test_an_online_learner_file_decodes_bit_for_bit(tmp_path, monkeypatch):
+  """Digits, 300 labels, minibatches of 16, replay 2: Alice runs many
+  minibatches per call; Bob decodes minibatch by minibatch, each predicted
+  before any of its labels (or a later one) is decoded."""
+  config = _config()
+  config.learner = "online"
+  config.online.update(dict(batch_size=16, replay=2, learning_rate=1e-2,
+                            steps_per_call=8))
+  calls = []
+  predict = OnlineEnsemble.predict
+
+  def spy(self, first, labels, count):
+    unit_start = self.units[first][0]
+    predictions = predict(self, first, labels, count)
+    calls.append((first, len(predictions),
+                  bool(np.all(labels[unit_start:] == 0))))
+    return predictions
+
+  monkeypatch.setattr(OnlineEnsemble, "predict", spy)
+  path = str(tmp_path / "online.tfmdl")
+  result = compress.compress(config, path)
+  alice, calls[:] = list(calls), []
+  out = tmp_path / "labels.npy"
+  decoded = compress.decompress(path, str(out))
+  bob = list(calls)
+
+  y = common.load_dataset(config).y_train
+  labels = np.load(out)
+  assert labels.dtype == y.dtype and labels.shape == (300,)
+  np.testing.assert_array_equal(labels, y)
+  assert (decoded.n, decoded.num_classes) == (300, 10)
+  # 19 minibatches (the last of 12): Alice 8 per call, Bob one per call.
+  assert [(first, count) for first, count, _ in alice] == [
+      (0, 8), (8, 8), (16, 3)]
+  assert [(first, count) for first, count, _ in bob] == [
+      (t, 1) for t in range(19)]
+  assert all(undecoded for _, _, undecoded in bob)
+  # The header names the online learner and its section, not the block's.
+  header = label_file.read_file(path).header["config"]
+  assert header["learner"] == "online"
+  assert header["online"]["batch_size"] == 16
+  assert header["online"]["replay"] == 2
+  assert "steps_per_call" not in header["online"]  # the bits do not need it
+  assert not {"block", "train"} & set(header)
+  # The payload is the online code's bits, quantised and range-coded.
+  quantization = 300 * np.log2(label_coding.TOTAL /
+                               (label_coding.TOTAL - 10))
+  assert result.codelength_bits < 0.8 * 300 * np.log2(10)
+  assert result.quantization_bits <= quantization + 1e-6
+  assert 0 <= result.coder_bits <= 64

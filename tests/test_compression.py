@@ -9,12 +9,15 @@ import struct
 import numpy as np
 import pytest
 
+from tfmdl.data import labelled
+
 from tfmdl.codes.prequential import label_file
 from tfmdl.codes import prequential
 from tfmdl.bits import label_coding
 from tfmdl.experiments import common
 from tfmdl.experiments import compress
-from tfmdl.experiments.prequential import prequential_config
+from tfmdl.experiments import config as config_lib
+from tfmdl.experiments import prequential as prequential_experiment
 
 TINY = ["--config.model_options.hidden_sizes=(16,)",
         "--config.train.max_epochs=2", "--config.train.verbose=0"]
@@ -62,7 +65,11 @@ def test_payload_size_matches_the_prequential_codelength(run):
   dataset = common.load_dataset(config)
   reference = prequential.prequential_code(
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, config=prequential_config(config))
+      dataset.num_classes,
+      config=config_lib.instance(prequential.PrequentialConfig, config,
+                                 "prequential"),
+      learner=prequential_experiment.learner_config(config))
+  assert reference.learner == "block"
   # The same training, replayed: the same float codelength.
   assert result.codelength_bits == pytest.approx(reference.codelength_bits,
                                                  rel=1e-9)
@@ -103,7 +110,10 @@ def test_header_records_what_bob_needs(run):
   assert set(header) == {"code", "config", "inputs_fingerprint",
                          "environment"}
   assert header["config"] == compress.decoding_settings(config)
-  assert header["inputs_fingerprint"] == label_file.inputs_fingerprint(
+  # The block learner's sections, not the online learner's.
+  assert {"prequential", "block", "train"} <= set(header["config"])
+  assert "online" not in header["config"]
+  assert header["inputs_fingerprint"] == labelled.inputs_fingerprint(
       dataset.x_train)
   assert labels_file.labels_checksum == label_file.labels_checksum(
       dataset.y_train)
@@ -196,7 +206,7 @@ def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("deterministic", False, "needs config.deterministic=True"),
-    ("learner", "online", "block learner only"),
+    ("learner", "bogus", "unknown learner 'bogus'"),
 ])
 def test_compress_refuses_what_bob_cannot_replay(tmp_path, tiny_config, field,
                                                  value, message):

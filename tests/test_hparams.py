@@ -1,9 +1,9 @@
 """TensorBoard's HParams dashboard shows the settings a run used.
 
 An online run is defined by ``online.*`` (it trains no block model, so
-``train.*`` would mislead), a block run by ``train.*`` and
-``prequential.*``; both by the data, the model and its options, the seed
-and the learner.
+``train.*`` and ``block.*`` would mislead), a block run by ``train.*`` and
+``block.*``; both by the protocol ``prequential.*``, the data, the model and
+its options, the seed and the learner.
 """
 
 import glob
@@ -14,8 +14,9 @@ import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from tfmdl.experiments import defaults
+from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import prequential
+from tfmdl.experiments import workdir
 
 
 def _hparams(logdir: str) -> dict:
@@ -34,11 +35,13 @@ def _hparams(logdir: str) -> dict:
 
 
 def _config(learner: str):
-  config = defaults.base_config("digits", "mlp", hidden_sizes=(8,))
+  config = config_lib.add_sections(
+      config_lib.base_config("digits", "mlp", hidden_sizes=(8,)),
+      prequential.SECTIONS)
   config.num_train = 64
   config.learner = learner
   config.prequential.timesteps = (32, 64)
-  config.prequential.final_model = False
+  config.block.final_model = False
   config.train.max_epochs = 1
   config.online.batch_size = 16
   config.online.replay = 2
@@ -50,16 +53,24 @@ def test_a_run_records_the_settings_it_used(learner, tmp_path):
   config = _config(learner)
   prequential.run(config, str(tmp_path))
   values = _hparams(str(tmp_path / "tb"))
-  assert values["learner"] == learner and values["code"] == "prequential"
+  # TensorBoard and results.json name the registry's code: "online" for an
+  # online run.
+  code = "online" if learner == "online" else "prequential"
+  assert values["learner"] == learner and values["code"] == code
+  assert workdir.read_results(str(tmp_path))["code"] == code
   assert (values["dataset"], values["model"]) == ("digits", "mlp")
   assert values["model_options.hidden_sizes"] == "(8,)"
   assert values["seed"] == 0 and values["num_train"] == 64
+  # The protocol (schedule, uniform fallback, setting bits) is either's.
+  assert values["prequential.timesteps"] == "(32, 64)"
+  assert set(values) >= {f"prequential.{k}" for k in config.prequential}
   if learner == "online":
     assert values["online.batch_size"] == 16 and values["online.replay"] == 2
     assert set(values) >= {f"online.{k}" for k in config.online}
-    assert not [k for k in values if k.startswith(("train.", "prequential."))]
+    assert not [k for k in values if k.startswith(("train.", "block."))]
   else:
     assert values["train.max_epochs"] == 1
-    assert values["prequential.timesteps"] == "(32, 64)"
+    assert values["block.final_model"] is False
+    assert set(values) >= {f"block.{k}" for k in config.block}
     assert "train.verbose" not in values
     assert not [k for k in values if k.startswith("online.")]

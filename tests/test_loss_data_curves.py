@@ -118,10 +118,11 @@ def test_on_the_coded_labels_the_curve_gives_the_prequential_block(ds):
   curve = tfmdl.loss_data_curve(_linear, x, y, x[20:40], y[20:40],
                                 sizes=(10, 20), seed=3, **FAST)
   config = prequential.PrequentialConfig(
-      timesteps=(10, 20, 40), seed=3, uniform_fallback=False,
-      record_epoch_bits=False, final_model=False,
-      train=training.TrainConfig(**FAST))
-  code = prequential.prequential_code(_linear, x, y, 10, config=config)
+      timesteps=(10, 20, 40), seed=3, uniform_fallback=False)
+  code = prequential.prequential_code(
+      _linear, x, y, 10, config=config,
+      learner=prequential.BlockConfig(record_epoch_bits=False,
+                                      train=training.TrainConfig(**FAST)))
   assert curve.loss_bits[1] * 20 == pytest.approx(code.blocks[2].bits,
                                                   rel=1e-6)
 

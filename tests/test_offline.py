@@ -15,7 +15,6 @@ import pytest
 
 import tfmdl.data
 from tfmdl.data import sources
-from tfmdl.experiments import defaults
 from tfmdl.experiments import prequential
 
 
@@ -63,7 +62,7 @@ def test_the_error_says_which_files_and_that_data_dir_takes_them(
 
 def test_a_run_refuses_before_its_workdir_exists(tmp_path, offline):
   del offline
-  config = defaults.base_config("mnist", "mlp")
+  config = prequential.default_config("mnist", "mlp")
   config.data_dir = str(tmp_path / "data")
   workdir = tmp_path / "run"
   began = time.monotonic()

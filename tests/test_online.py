@@ -12,47 +12,66 @@ import pytest
 
 from tfmdl import data
 from tfmdl import models
-from tfmdl.codes.prequential import online
+from tfmdl.codes import prequential
 from tfmdl.codes import switch
+from tfmdl.codes.prequential import online
 from tfmdl.bits import label_coding
 from tfmdl.experiments import prequential as prequential_experiment
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments import switch as switch_experiment
+from tfmdl.experiments.prequential import default_config
 from tfmdl.keras_compat import tf_keras
 
 LOG2_10 = math.log2(10)
 
 
+def _online_code(model_fn, x, y, num_classes, learner, config=None,
+                 **kwargs):
+  """The prequential code of the online ``learner`` (an OnlineConfig)
+  under the protocol's ``config`` (the default PrequentialConfig if None)."""
+  return prequential.prequential_code(
+      model_fn, x, y, num_classes,
+      config=config or prequential.PrequentialConfig(), learner=learner,
+      **kwargs)
+
+
 @pytest.fixture(scope="module")
 def digits_run(digits, mlp_fn):
-  config = online.OnlineConfig(batch_size=16, replay=4, learning_rate=1e-2,
-                               steps_per_call=5)
-  result = online.online_code(mlp_fn(digits), digits.x_train,
-                              digits.y_train, 10, config=config,
-                              x_test=digits.x_test, y_test=digits.y_test)
-  return config, result
+  """``(PrequentialConfig, OnlineConfig, PrequentialResult)``: 3 setting
+  bits paid, minibatches of 16 run 5 per call."""
+  config = prequential.PrequentialConfig(setting_bits=3.0)
+  learner = online.OnlineConfig(batch_size=16, replay=4, learning_rate=1e-2,
+                                steps_per_call=5)
+  result = _online_code(mlp_fn(digits), digits.x_train, digits.y_train, 10,
+                        learner, config, x_test=digits.x_test,
+                        y_test=digits.y_test)
+  return config, learner, result
 
 
 def test_first_minibatch_uniform_and_chain_rule(digits_run):
-  config, result = digits_run
+  config, _, result = digits_run
   assert result.timesteps == (10, 20, 40, 80, 160, 200)
   assert [(b.start, b.end) for b in result.blocks] == [
       (0, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 200)]
   per_sample = result.per_sample_bits()
   assert per_sample.shape == (200,)
-  # The first minibatch (16 samples) costs exactly log2 K each, plus the
-  # setting's price before the first label; block 0 is inside it, the next
-  # one straddles it.
+  # The first minibatch (16 samples) costs exactly log2 K each; block 0 is
+  # inside it, the next one straddles it. The setting's price is sent
+  # before the first label: in the codelength, in no sample's bits.
   assert config.setting_bits == 3.0
+  assert result.learner == "online" and result.setting_bits == 3.0
   # (Samples 10..15 of block 1 are mixed with the uniform code, which
   # leaves log2 K up to float round-off.)
-  np.testing.assert_allclose(per_sample[:16],
-                             [LOG2_10 + 3.0] + [LOG2_10] * 15, rtol=1e-12)
-  assert result.blocks[0].bits == pytest.approx(10 * LOG2_10 + 3.0,
-                                                rel=1e-15)
+  np.testing.assert_allclose(per_sample[:16], [LOG2_10] * 16, rtol=1e-12)
+  assert result.blocks[0].bits == pytest.approx(10 * LOG2_10, rel=1e-15)
   assert not np.allclose(per_sample[16:20], LOG2_10)
-  assert result.codelength_bits == pytest.approx(per_sample.sum(), rel=1e-12)
+  assert result.codelength_bits == pytest.approx(per_sample.sum() + 3.0,
+                                                 rel=1e-12)
   assert result.codelength_bits == pytest.approx(
-      sum(b.bits for b in result.blocks), rel=1e-12)
+      sum(b.bits for b in result.blocks) + 3.0, rel=1e-12)
+  assert result.parts == pytest.approx({
+      "first_block_uniform_bits": 10 * LOG2_10,
+      "model_coded_bits": per_sample[10:].sum(), "setting_bits": 3.0},
+                                       rel=1e-12)
   assert all(b.epoch_bits is None for b in result.blocks)
   # Real digits are learned online: well below uniform, a useful model.
   assert result.codelength_bits < 0.7 * result.uniform_bits
@@ -61,28 +80,30 @@ def test_first_minibatch_uniform_and_chain_rule(digits_run):
 
 def test_same_seed_same_bits_whatever_the_chunking(digits, digits_run,
                                                    mlp_fn):
-  config, result = digits_run
-  again = online.online_code(
+  config, learner, result = digits_run
+  again = _online_code(
       mlp_fn(digits), digits.x_train, digits.y_train, 10,
-      config=dataclasses.replace(config, steps_per_call=64))
+      dataclasses.replace(learner, steps_per_call=64), config)
   np.testing.assert_array_equal(again.per_sample_bits(),
                                 result.per_sample_bits())
-  other = online.online_code(
-      mlp_fn(digits), digits.x_train, digits.y_train, 10,
-      config=dataclasses.replace(config, seed=1))
-  assert config.steps_per_call == 5  # the fixture ran in chunks of 5
+  other = _online_code(
+      mlp_fn(digits), digits.x_train, digits.y_train, 10, learner,
+      dataclasses.replace(config, seed=1))
+  assert learner.steps_per_call == 5  # the fixture ran in chunks of 5
   assert other.codelength_bits != result.codelength_bits
 
 
 def test_the_setting_price_is_paid_once_and_changes_nothing_else(
     digits, digits_run, mlp_fn):
-  config, result = digits_run
-  free = online.online_code(
-      mlp_fn(digits), digits.x_train, digits.y_train, 10,
-      config=dataclasses.replace(config, setting_bits=0.0))
-  paid, unpaid = result.per_sample_bits(), free.per_sample_bits()
-  np.testing.assert_array_equal(paid[1:], unpaid[1:])
-  assert paid[0] - unpaid[0] == pytest.approx(3.0, rel=1e-12)
+  config, learner, result = digits_run
+  free = _online_code(
+      mlp_fn(digits), digits.x_train, digits.y_train, 10, learner,
+      dataclasses.replace(config, setting_bits=0.0))
+  # Every label costs the same; the price is paid once, before them.
+  np.testing.assert_array_equal(result.per_sample_bits(),
+                                free.per_sample_bits())
+  assert [b.bits for b in result.blocks] == [b.bits for b in free.blocks]
+  assert free.setting_bits == 0.0 and free.parts["setting_bits"] == 0.0
   assert result.codelength_bits - free.codelength_bits == pytest.approx(
       3.0, rel=1e-9)
 
@@ -92,11 +113,9 @@ def test_a_convnet_runs_to_the_last_partial_minibatch(digits):
   """lenet on 50 samples in minibatches of 16 (the last has 2)."""
   build = lambda seed: models.build("lenet", digits.input_shape, 10,
                                     seed=seed)
-  result = online.online_code(build, digits.x_train[:50],
-                              digits.y_train[:50], 10,
-                              config=online.OnlineConfig(batch_size=16,
-                                                         replay=1),
-                              x_test=digits.x_test, y_test=digits.y_test)
+  result = _online_code(build, digits.x_train[:50], digits.y_train[:50], 10,
+                        online.OnlineConfig(batch_size=16, replay=1),
+                        x_test=digits.x_test, y_test=digits.y_test)
   assert result.per_sample_bits().shape == (50,)
   assert [b.end for b in result.blocks] == [10, 20, 40, 50]
   assert np.all(np.isfinite(result.per_sample_bits()))
@@ -137,10 +156,11 @@ def test_lookup_model_learns_each_label_in_one_step_yet_pays_uniform():
   lookup = lambda seed: tf_keras.Sequential([
       tf_keras.Input((n,)),
       tf_keras.layers.Dense(10, use_bias=False, kernel_initializer="zeros")])
-  config = online.OnlineConfig(batch_size=8, replay=4, learning_rate=1.0,
-                               setting_bits=0.0)
-  result = online.online_code(lookup, x, y, 10, config=config)
+  config = online.OnlineConfig(batch_size=8, replay=4, learning_rate=1.0)
+  result = _online_code(lookup, x, y, 10, config,
+                        prequential.PrequentialConfig(setting_bits=0.0))
   np.testing.assert_allclose(result.per_sample_bits(), LOG2_10, rtol=1e-6)
+  assert result.codelength_bits == pytest.approx(n * LOG2_10, rel=1e-6)
   learner = online.OnlineLearner(lookup, x, 10, config)
   learner.advance(y, learner.num_minibatches + 1)
   memorised = learner.encoding_model(x, training=False).numpy()
@@ -152,19 +172,18 @@ def test_memorising_mlp_cannot_compress_random_labels(mlp_fn):
   """A wide MLP, high learning rate, heavy replay, on random labels."""
   ds = data.load("digits", num_train=240, random_labels=True)
   for calibrate in (False, True):
-    result = online.online_code(
+    result = _online_code(
         mlp_fn(ds, hidden=(512,)), ds.x_train, ds.y_train, 10,
-        config=online.OnlineConfig(batch_size=8, replay=8, learning_rate=1e-2,
-                                   calibrate=calibrate))
+        online.OnlineConfig(batch_size=8, replay=8, learning_rate=1e-2,
+                            calibrate=calibrate))
     assert result.codelength_bits >= result.uniform_bits - 10
 
 
 def test_labels_that_are_a_function_of_the_inputs_compress_well(mlp_fn):
   ds = data.load("synthetic", num_train=1500)  # linear labels, K = 4
-  result = online.online_code(
+  result = _online_code(
       mlp_fn(ds, hidden=()), ds.x_train, ds.y_train, ds.num_classes,
-      config=online.OnlineConfig(batch_size=16, replay=4,
-                                 learning_rate=3e-2))
+      online.OnlineConfig(batch_size=16, replay=4, learning_rate=3e-2))
   assert result.compression_ratio < 0.5
   assert result.blocks[-1].bits_per_sample < 0.6  # of 2 bits uniform
 
@@ -200,17 +219,21 @@ def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(
   assert bob.temperature == alice.temperature != 1.0
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(batch_size=0), "batch_size must be >= 1"),
-    (dict(replay=-1), "replay must be >= 0"),
-    (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
-    (dict(learning_rate=0.0), "learning_rate must be > 0"),
-    (dict(calibration_lr=-1.0), "calibration_lr must be > 0"),
-    (dict(setting_bits=-1.0), "setting_bits must be >= 0"),
+@pytest.mark.parametrize("cls, options, message", [
+    (online.OnlineConfig, dict(batch_size=0), "batch_size must be >= 1"),
+    (online.OnlineConfig, dict(replay=-1), "replay must be >= 0"),
+    (online.OnlineConfig, dict(ema_decay=1.0),
+     r"ema_decay must be in \[0, 1\)"),
+    (online.OnlineConfig, dict(learning_rate=0.0),
+     "learning_rate must be > 0"),
+    (online.OnlineConfig, dict(calibration_lr=-1.0),
+     "calibration_lr must be > 0"),
+    (prequential.PrequentialConfig, dict(setting_bits=-1.0),
+     "setting_bits must be >= 0"),
 ])
-def test_bad_config_is_refused(options, message):
+def test_bad_config_is_refused(cls, options, message):
   with pytest.raises(ValueError, match=message):
-    online.OnlineConfig(**options)
+    cls(**options)
 
 
 def test_bad_use_is_refused(digits, mlp_fn):
@@ -225,8 +248,8 @@ def test_bad_use_is_refused(digits, mlp_fn):
   with pytest.raises(ValueError, match=r"y must have shape \(40,\)"):
     learner.advance(y, 1)
   with pytest.raises(ValueError, match="last timestep must be n=40"):
-    online.online_code(mlp_fn(digits), x[:40], y[:40], 10,
-                       config=online.OnlineConfig(timesteps=(10, 30)))
+    _online_code(mlp_fn(digits), x[:40], y[:40], 10, online.OnlineConfig(),
+                 prequential.PrequentialConfig(timesteps=(10, 30)))
 
 
 @pytest.mark.slow
@@ -237,10 +260,11 @@ def test_online_experiment_end_to_end_and_switchable_with_a_block_run(
   online_dir, block_dir = str(tmp_path / "online"), str(tmp_path / "block")
   config = bin_config("prequential", [
       "--config.num_train=120", "--config.online.batch_size=16",
+      "--config.prequential.setting_bits=3.0",
       "--config.model_options.hidden_sizes=(16,)"])
   config.learner = "online"  # what --learner=online sets
   prequential_experiment.run(config, online_dir)
-  config = paper_config("digits", "mlp")  # a block run of the same data
+  config = default_config("digits", "mlp")  # a block run of the same data
   config.num_train = 120
   config.model_options.hidden_sizes = (16,)
   config.train.update(dict(max_epochs=2, verbose=0))
@@ -254,24 +278,30 @@ def test_online_experiment_end_to_end_and_switchable_with_a_block_run(
   assert not os.path.exists(bad_dir)
   with open(os.path.join(online_dir, "results.json")) as f:
     record = json.load(f)
-  assert record["code"] == "prequential" and record["learner"] == "online"
+  assert record["code"] == "online" and record["learner"] == "online"
   assert record["config"]["online"]["batch_size"] == 16
-  assert record["parts"]["first_minibatch_uniform_bits"] == pytest.approx(
-      16 * LOG2_10)
-  assert record["parts"]["setting_bits"] == 3.0
+  # Block 0 (10 labels, inside the first minibatch of 16) is uniform.
+  assert record["parts"]["first_block_uniform_bits"] == pytest.approx(
+      10 * LOG2_10)
+  assert record["blocks"][0]["bits"] == pytest.approx(10 * LOG2_10)
+  assert record["setting_bits"] == record["parts"]["setting_bits"] == 3.0
   assert record["codelength_bits"] == pytest.approx(
-      sum(b["bits"] for b in record["blocks"]))
+      sum(b["bits"] for b in record["blocks"]) + 3.0)
   assert record["test_accuracy"] is not None
   tags = event_tags(os.path.join(online_dir, "tb"))
   assert {"prequential/cumulative_kbits",
           "prequential/block_bits_per_sample"} <= tags
   # The switch code reads it like a block run and mixes the two.
-  runs = [switch.load_run(online_dir), switch.load_run(block_dir)]
+  runs = [switch_experiment.load_run(online_dir),
+          switch_experiment.load_run(block_dir)]
   assert runs[0].timesteps == runs[1].timesteps == (10, 20, 40, 80, 120)
+  assert (runs[0].setting_bits, runs[1].setting_bits) == (3.0, 0.0)
   mixed = switch.switch_runs(runs)
   assert len(mixed.strategy_names) == 3  # the two runs and uniform
   np.testing.assert_allclose(mixed.strategy_bits[0], runs[0].per_sample_bits)
   headline = mixed.methods["mixture"]
-  assert mixed.codelength_bits == headline.bits
-  assert mixed.codelength_bits <= (min(r.codelength_bits for r in runs) +
-                                   headline.overhead_bits + 1e-6)
+  # The switch code may follow the online run: it pays its setting too.
+  assert mixed.setting_bits == 3.0
+  assert mixed.codelength_bits == headline.bits + 3.0
+  assert headline.bits <= (min(r.codelength_bits - r.setting_bits
+                               for r in runs) + headline.overhead_bits + 1e-6)

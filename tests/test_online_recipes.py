@@ -10,7 +10,8 @@ import pytest
 
 from tfmdl import data
 from tfmdl import models
-from tfmdl.codes.prequential import online
+from tfmdl.codes import prequential
+from tfmdl.codes.prequential.online import ensemble
 from tfmdl.experiments import prequential as prequential_experiment
 
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(
@@ -32,28 +33,30 @@ def test_an_ensemble_averages_its_members_probabilities(digits):
   """E=2 codes each label with (p_seed0 + p_seed1) / 2: its per-sample bits
   are -log2 of the mean of 2^-bits of the two single runs (minibatch 0 is
   uniform for all, the setting's price is paid once)."""
-  config = online.OnlineConfig(batch_size=16, replay=2, learning_rate=1e-2,
-                               setting_bits=3.0, uniform_fallback=False)
+  learner = prequential.OnlineConfig(batch_size=16, replay=2,
+                                     learning_rate=1e-2)
+  config = prequential.PrequentialConfig(uniform_fallback=False,
+                                         setting_bits=3.0)
   x, y = digits.x_train, digits.y_train
-  singles = [online.online_code(_mlp(digits), x, y, 10,
-                                config=dataclasses.replace(config, seed=s))
-             for s in (0, 1)]
-  pair = online.online_code(_mlp(digits), x, y, 10,
-                            config=dataclasses.replace(config, ensemble=2))
+  singles = [prequential.prequential_code(
+      _mlp(digits), x, y, 10, learner=learner,
+      config=dataclasses.replace(config, seed=s)) for s in (0, 1)]
+  pair = prequential.prequential_code(
+      _mlp(digits), x, y, 10, config=config,
+      learner=dataclasses.replace(learner, ensemble=2))
   bits = np.stack([r.per_sample_bits() for r in singles])
-  bits[:, 0] -= 3.0
   expected = -np.log2(np.mean(2.0**-bits, axis=0))
-  expected[0] += 3.0
   np.testing.assert_allclose(pair.per_sample_bits(), expected, rtol=1e-5)
+  # The setting's price is paid once, before the first label.
+  assert pair.codelength_bits == pytest.approx(expected.sum() + 3.0)
   # Averaging probabilities beats the average member (Jensen), strictly here.
   assert pair.codelength_bits < np.mean([r.codelength_bits for r in singles])
-  assert online.code.member_seeds(
-      dataclasses.replace(config, ensemble=3, seed=5)) == (5, 6, 7)
+  assert ensemble.member_seeds(5, 3) == (5, 6, 7)
 
 
 def test_ensemble_size_must_be_positive():
   with pytest.raises(ValueError, match="ensemble must be >= 1"):
-    online.OnlineConfig(ensemble=0)
+    prequential.OnlineConfig(ensemble=0)
 
 
 @pytest.mark.slow
@@ -62,12 +65,14 @@ def test_same_seed_same_bits_with_streams_augmentation_and_schedule(digits):
   agree bit for bit, another seed differs."""
   build = lambda seed: models.build("tinycnn", digits.input_shape, 10,
                                     seed=seed, dropout=0.0)
-  config = online.OnlineConfig(
+  learner = prequential.OnlineConfig(
       batch_size=16, replay=2, replay_kind="streams", augment=True,
       shift_pixels=1, schedule="cosine", warmup=2, learning_rate=2e-3)
   x, y = digits.x_train[:64], digits.y_train[:64]
-  runs = [online.online_code(build, x, y, 10, config=c).per_sample_bits()
-          for c in (config, config, dataclasses.replace(config, seed=1))]
+  runs = [prequential.prequential_code(
+      build, x, y, 10, learner=learner,
+      config=prequential.PrequentialConfig(seed=seed)).per_sample_bits()
+          for seed in (0, 0, 1)]
   np.testing.assert_array_equal(runs[0], runs[1])
   assert not np.array_equal(runs[0][16:], runs[2][16:])
 
@@ -84,11 +89,13 @@ def _recipes():
 def test_recipes_are_online_codes_that_pay_for_their_choice(recipe):
   module = _recipes()
   config = module.get_config(recipe)
-  oconfig = prequential_experiment.online_config(config)
+  assert isinstance(prequential_experiment.learner_config(config),
+                    prequential.OnlineConfig)
   assert config.learner == "online" and config.dataset == "fashion_mnist"
-  assert oconfig.setting_bits == pytest.approx(
+  assert config.prequential.setting_bits == pytest.approx(
       np.log2(module.SETTINGS_ON_CODED_LABELS))
-  assert oconfig.uniform_fallback and config.model_options.dropout == 0.0
+  assert (config.prequential.uniform_fallback and
+          config.model_options.dropout == 0.0)
 
 
 def test_unknown_recipe_is_refused():

@@ -11,6 +11,7 @@ import pytest
 
 from tfmdl import data
 from tfmdl.codes import prequential
+from tfmdl.codes.prequential import schedule
 from tfmdl import training
 from tfmdl.bits import mixtures
 from tfmdl.experiments import cli
@@ -19,16 +20,16 @@ from tfmdl.keras_compat import keras3
 
 TINY_TRAIN = training.TrainConfig(batch_size=32, max_epochs=8, patience=3,
                                   learning_rate=3e-3, verbose=0)
+TINY = prequential.BlockConfig(train=TINY_TRAIN)
 
 
 @pytest.fixture(scope="module")
 def digits_run(mlp_fn):
   ds = data.load("digits", num_train=400)
-  config = prequential.PrequentialConfig(train=TINY_TRAIN)
   result = prequential.prequential_code(
-      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes, config=config,
-      x_test=ds.x_test, y_test=ds.y_test)
-  return ds, config, result
+      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes,
+      learner=TINY, x_test=ds.x_test, y_test=ds.y_test)
+  return ds, TINY, result
 
 
 def test_default_timesteps_double_and_end_at_n():
@@ -50,7 +51,7 @@ def test_default_timesteps_double_and_end_at_n():
 ])
 def test_bad_schedules_are_refused(steps, message):
   with pytest.raises(ValueError, match=message):
-    prequential.check_timesteps(steps, 100)
+    schedule.check_timesteps(steps, 100)
 
 
 def test_first_block_costs_exactly_uniform(digits_run):
@@ -79,7 +80,10 @@ def test_chain_rule_total_is_sum_of_blocks_and_of_samples(digits_run):
       result.codelength_bits / result.uniform_bits)
   # Real digits compress: well under the uniform code.
   assert result.compression_ratio < 0.6
+  # The test accuracy is the last block's model's (trained on 320 labels).
   assert 0.5 < result.test_accuracy <= 1.0
+  assert result.test_accuracy_model == (
+      "the last block's model, trained on the first 320 labels")
 
 
 def test_blocks_record_epoch_bits_and_validation_from_prefix(digits_run):
@@ -100,12 +104,12 @@ def test_blocks_record_epoch_bits_and_validation_from_prefix(digits_run):
 def test_the_encoded_block_never_influences_its_model(digits_run, mlp_fn):
   # Scramble the labels of the last block: every earlier block is unchanged,
   # and the last block's training (epochs, stopping) is unchanged too.
-  ds, config, result = digits_run
+  ds, learner, result = digits_run
   last = result.blocks[-1]
   y = np.array(ds.y_train)
   y[last.start:] = (y[last.start:] + 3) % ds.num_classes
   other = prequential.prequential_code(mlp_fn(ds, (64,)), ds.x_train, y,
-                                       ds.num_classes, config=config)
+                                       ds.num_classes, learner=learner)
   for a, b in zip(result.blocks[:-1], other.blocks[:-1]):
     np.testing.assert_array_equal(a.per_sample_bits, b.per_sample_bits)
   assert (other.blocks[-1].epochs_trained, other.blocks[-1].best_epoch) == (
@@ -113,12 +117,27 @@ def test_the_encoded_block_never_influences_its_model(digits_run, mlp_fn):
   assert other.blocks[-1].bits != last.bits
 
 
-def test_resuming_from_saved_blocks_gives_the_same_code(digits_run, mlp_fn):
-  ds, config, result = digits_run
-  resumed = prequential.prequential_code(
-      mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes, config=config,
-      done_blocks=result.blocks[:4])
-  assert resumed.codelength_bits == result.codelength_bits
+def test_any_subset_of_blocks_gives_those_of_the_whole_run(digits_run,
+                                                          mlp_fn):
+  # Each block reseeds everything from its own seed: blocks 5 and 3,
+  # computed alone by another learner, are bit for bit the run's (how a run
+  # resumes and is split into shards).
+  ds, learner, result = digits_run
+  config = prequential.PrequentialConfig()
+  alone = prequential.encode_blocks(
+      prequential.make_learner(mlp_fn(ds, (64,)), ds.train, config, learner),
+      ds.train, config, indices=[5, 3])
+  assert [b.index for b in alone] == [3, 5]
+  for block in alone:
+    np.testing.assert_array_equal(block.per_sample_bits,
+                                  result.blocks[block.index].per_sample_bits)
+  whole = prequential.assemble(list(result.blocks[:3]) + [alone[0]] +
+                               [result.blocks[4], alone[1], result.blocks[6]],
+                               400, 10, result.timesteps)
+  assert whole.codelength_bits == result.codelength_bits
+  with pytest.raises(ValueError, match=r"block\(s\) \[4\] of 0..6 are missing"):
+    prequential.assemble(result.blocks[:4] + result.blocks[5:], 400, 10,
+                         result.timesteps)
 
 
 @pytest.mark.slow
@@ -126,7 +145,7 @@ def test_random_labels_are_not_compressible(mlp_fn):
   ds = data.load("digits", num_train=400, random_labels=True)
   result = prequential.prequential_code(
       mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes,
-      config=prequential.PrequentialConfig(train=TINY_TRAIN))
+      learner=TINY)
   assert result.codelength_bits >= result.uniform_bits - 10
 
 
@@ -135,7 +154,7 @@ def test_labels_that_are_a_function_of_inputs_compress_far(mlp_fn):
   ds = data.load("synthetic", num_train=1280, input_shape=(4, 4, 1))
   result = prequential.prequential_code(
       mlp_fn(ds, (64,)), ds.x_train, ds.y_train, ds.num_classes,
-      config=prequential.PrequentialConfig(train=TINY_TRAIN))
+      learner=TINY)
   assert result.compression_ratio < 0.5
 
 
@@ -151,8 +170,8 @@ def test_a_plain_keras3_model_works_through_the_public_api():
 
   result = prequential.prequential_code(
       model_fn, ds.x_train, ds.y_train, ds.num_classes,
-      config=prequential.PrequentialConfig(timesteps=(10, 40, 160),
-                                           train=TINY_TRAIN),
+      config=prequential.PrequentialConfig(timesteps=(10, 40, 160)),
+      learner=TINY,
       x_test=ds.x_test, y_test=ds.y_test)
   assert [b.end for b in result.blocks] == [10, 40, 160]
   assert result.codelength_bits < result.uniform_bits
@@ -162,10 +181,10 @@ def test_a_plain_keras3_model_works_through_the_public_api():
 @pytest.mark.slow
 def test_same_seed_same_bits(mlp_fn):
   ds = data.load("digits", num_train=80)
-  config = prequential.PrequentialConfig(train=TINY_TRAIN, seed=7)
+  config = prequential.PrequentialConfig(seed=7)
   a, b = (prequential.prequential_code(mlp_fn(ds, (64,)), ds.x_train,
                                        ds.y_train, ds.num_classes,
-                                       config=config)
+                                       config=config, learner=TINY)
           for _ in range(2))
   np.testing.assert_array_equal(a.per_sample_bits(), b.per_sample_bits())
 
@@ -218,6 +237,7 @@ def test_experiment_writes_results_blocks_and_tensorboard(
 def test_usage_errors_exit_2_without_results(tmp_path, bin_config, capsys):
   workdir = str(tmp_path / "bad")
   config = bin_config("prequential", ["--model=nosuchnet"])
+  assert config.model == "nosuchnet"
   with pytest.raises(SystemExit) as exit_info:
     cli.run_or_exit(lambda: experiment.run(config, workdir))
   assert exit_info.value.code == 2
@@ -242,5 +262,5 @@ def test_bin_prequential_smoke(tmp_path, run_bin):
   assert "kbits" in proc.stdout and "compression ratio" in proc.stdout
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
-  assert record["code"] == "prequential" and record["learner"] == "online"
+  assert record["code"] == "online" and record["learner"] == "online"
   assert record["config"]["online"]["batch_size"] == 16

@@ -27,8 +27,9 @@ from tfmdl.codes import variational
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
 from tfmdl.experiments import two_part as two_part_experiment
+from tfmdl.experiments import common
+from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import variational as variational_experiment
-from tfmdl.experiments.defaults import paper_config
 from tfmdl.report import figures
 from tfmdl.report import formats
 from tfmdl.report import loading
@@ -54,8 +55,17 @@ def _dataset(name="digits", n=N, k=K, random_labels=False):
       order_seed=0, random_labels=random_labels, source="synthetic")
 
 
-def _config(model, dataset="digits", random_labels=False):
-  config = paper_config("digits", model)
+def _config(code, model, dataset="digits", random_labels=False):
+  """The paper's config of ``model`` with the sections of ``code``
+  (``prequential``, ``online``, ``variational`` or ``two_part_float32``)."""
+  if code in ("prequential", "online"):
+    config = prequential_experiment.default_config("digits", model)
+    config.learner = "block" if code == "prequential" else "online"
+  elif code == "variational":
+    config = variational_experiment.add_defaults(
+        config_lib.paper_config("digits", model, {}))
+  else:
+    config = two_part_experiment.default_config("digits", model, "float32")
   config.dataset = dataset
   config.random_labels = random_labels
   return config
@@ -68,7 +78,7 @@ def _per_sample_bits(rates, timesteps=TIMESTEPS, k=K):
 
 
 def _prequential_record(model, rates, test_accuracy, dataset="digits",
-                        n=N, k=K, timesteps=TIMESTEPS):
+                        n=N, k=K, timesteps=TIMESTEPS, learner="block"):
   bits = _per_sample_bits(rates, timesteps, k)
   starts = (0,) + timesteps[:-1]
   blocks = tuple(prequential.BlockResult(
@@ -78,9 +88,12 @@ def _prequential_record(model, rates, test_accuracy, dataset="digits",
                  for i, (s, e) in enumerate(zip(starts, timesteps)))
   result = prequential.PrequentialResult(
       n=n, num_classes=k, timesteps=timesteps, blocks=blocks,
-      test_accuracy=test_accuracy, wall_s=1.5, final_model_wall_s=0.5)
+      learner=learner, test_accuracy=test_accuracy, wall_s=1.5,
+      final_model_wall_s=0.5)
+  code = "prequential" if learner == "block" else "online"
   return prequential_experiment.result_record(
-      result, _config(model, dataset), _dataset(dataset, n, k), wall_s=2.0)
+      result, _config(code, model, dataset), _dataset(dataset, n, k),
+      wall_s=2.0)
 
 
 def _variational_record(model, kl_bits, nll_bits, random_labels=False):
@@ -96,9 +109,11 @@ def _variational_record(model, kl_bits, nll_bits, random_labels=False):
       seed=0, wall_s=1.0, history=history)
   result = variational.VariationalResult(n=N, num_classes=K, points=(point,),
                                          num_samples=1, wall_s=1.0)
-  return variational_experiment.result_record(
-      result, _config(model, random_labels=random_labels),
-      _dataset(random_labels=random_labels), wall_s=3.0)
+  # What variational_experiment.run writes.
+  return common.result_record(
+      variational_experiment.CODE,
+      _config("variational", model, random_labels=random_labels),
+      _dataset(random_labels=random_labels), result.to_json(), wall_s=3.0)
 
 
 def _twopart_record(model, model_bits, data_bits, test_accuracy):
@@ -109,8 +124,8 @@ def _twopart_record(model, model_bits, data_bits, test_accuracy):
       code="float32", n=N, num_classes=K, num_params=100,
       candidates=(candidate,), best_index=0,
       payload=bytes(int(model_bits) // 8))
-  return two_part_experiment.result_record(result, _config(model), _dataset(),
-                                           wall_s=4.0)
+  return two_part_experiment.result_record(
+      result, _config("two_part_float32", model), _dataset(), wall_s=4.0)
 
 
 def _run(model, rates, test_accuracy):
@@ -157,7 +172,7 @@ def results_dir(tmp_path_factory):
       "digits/variational_mlp": _variational_record("mlp", 100.0, 150.0),
       "digits/variational_mlp_random": _variational_record(
           "mlp", 5.0, 330.0, random_labels=True),
-      "digits/twopart_float32_mlp": _twopart_record("mlp", 3200.0, 20.0,
+      "digits/two_part_float32_mlp": _twopart_record("mlp", 3200.0, 20.0,
                                                     0.95),
       "digits/switch": _switch_record([mlp, lenet]),
       "digits/self_switch_mlp": _switch_record([mlp], self_switch=True),
@@ -215,7 +230,7 @@ def test_table1_rows_numbers_and_links(results_dir, made):
       f"{link('toy/prequential_mlp')} |")
   assert rows["two-part, float32 (mlp 2×256)"] == (
       f"| two-part, float32 (mlp 2×256) | 3.220 | {3220 / UNIFORM:.4f} | "
-      f"95.00% | {link('digits/twopart_float32_mlp')} | {empty} |")
+      f"95.00% | {link('digits/two_part_float32_mlp')} | {empty} |")
   assert rows["network compression"] == f"| network compression | {empty} " \
       f"| {empty} |"
   # A search is a prequential code too: on toy, 31 bits lose to 30.
@@ -284,6 +299,7 @@ def test_random_labels_only_in_figure1_and_inventory(made):
   assert "| random |" in inventory
 
 
+@pytest.mark.slow  # two whole reports, figures included: 11 CPU-seconds
 def test_links_relative_to_the_results_folder_by_default(tmp_path):
   root = str(tmp_path)
   _write(root, "digits/prequential_mlp",
@@ -312,6 +328,32 @@ def test_runs_on_another_n_get_their_own_column(tmp_path):
               "digits (n=100)": (pytest.approx(MLP_BITS), False)}
 
 
+def test_online_runs_are_prequential_rows_of_their_own(tmp_path):
+  """An online run's results.json has the code "online": a row "prequential,
+  online" in both tables, beside the block learner's, and in Figure 2."""
+  root = str(tmp_path)
+  online = _prequential_record("mlp", (1.0, 0.5), 0.93, learner="online")
+  assert (online["code"], online["learner"]) == ("online", "online")
+  block = _prequential_record("mlp", (2.0, 1.0), 0.9)
+  assert (block["code"], block["learner"]) == ("prequential", "block")
+  _write(root, "digits/online_mlp", online)
+  _write(root, "digits/prequential_mlp", block)
+  online_bits = 10 * LOG2K + 40 * 1.0 + 50 * 0.5
+  runs = report.load_runs(root)
+  for spec in (tables.TABLE1, tables.TABLE2):
+    table = tables.build_table(runs, spec)
+    cells = {row.label: next(iter(row.cells.values()))
+             for row in table.rows if row.code != "uniform" and row.cells}
+    assert {label: (cell.codelength_bits, cell.test_accuracy, cell.best)
+            for label, cell in cells.items()} == {
+                "prequential, online (mlp 2×256)": (
+                    pytest.approx(online_bits), 0.93, True),
+                "prequential (mlp 2×256)": (pytest.approx(MLP_BITS), 0.9,
+                                            False)}
+  assert figures.figure2([r for r in runs if r.code == "online"],
+                         "digits") is not None
+
+
 def test_figures_are_pngs_and_tensorboard_images(made):
   out, written = made
   pngs = ["figure1.png", "figure2_digits.png", "figure2_toy.png",
@@ -332,7 +374,7 @@ def test_figures_are_pngs_and_tensorboard_images(made):
 
 def test_figure2_skipped_without_prequential_run(tmp_path):
   root = str(tmp_path)
-  _write(root, "digits/twopart_float32_mlp",
+  _write(root, "digits/two_part_float32_mlp",
          _twopart_record("mlp", 3200.0, 20.0, 0.95))
   written = report.write_report(report.load_runs(root), root)
   assert not [w for w in written if w.endswith(".png")]

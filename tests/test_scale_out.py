@@ -2,10 +2,12 @@
 
 The ``slow`` tests run bin/prequential: every process that can run at the
 same time is started at once by one module fixture (CPU time is scarce;
-TensorFlow's import alone costs seconds): an uninterrupted run, three shards
-of the same run into one workdir, a run that is killed with SIGKILL after
-block 2 and then resumed, and a two-worker run on localhost. The tests then
-compare what they wrote. The others test the pieces in process.
+TensorFlow's import alone costs seconds): an uninterrupted run, two shards
+of the same run into one workdir (the one with the last block also saves the
+test accuracy, of the last block's model), a run that is killed with
+SIGKILL after block 2 and then resumed, and a two-worker run on localhost.
+The tests then compare what they wrote. The others test the pieces in
+process.
 """
 
 import json
@@ -18,21 +20,24 @@ import threading
 import time
 import types
 
+import ml_collections
 import pytest
 import tensorflow as tf
 
 from tfmdl.codes import prequential
+from tfmdl.codes.prequential.results import uniform_block
 from tfmdl import results
 from tfmdl import training
-from tfmdl.experiments import common
-from tfmdl.experiments import defaults
 from tfmdl.experiments import prequential as experiment
+from tfmdl.experiments.workdir import Workdir
 from tfmdl.training.strategy import is_chief
 
-# digits, n = 100: timesteps 10, 20, 40, 80, 100, blocks 0..4 and the final
-# model. No dropout: dropout masks come from per-replica random streams, so
-# with dropout one and two workers train on different noise (see
-# docs/cluster.md); without it they differ only in summation order.
+# digits, n = 100: timesteps 10, 20, 40, 80, 100, blocks 0..4 and the test
+# accuracy of block 4's model (trained on the first 80 labels; the default
+# block.final_model=False). No dropout: dropout masks come from per-replica
+# random streams, so with dropout one and two workers train on different
+# noise (see docs/cluster.md); without it they differ only in summation
+# order.
 TINY = ["--config.num_train=100", "--config.num_test=60",
         "--config.model_options.hidden_sizes=(16,)",
         "--config.model_options.dropout=0.0", "--config.train.max_epochs=2",
@@ -42,6 +47,7 @@ NUM_BLOCKS = 5
 TWO_WORKER_RTOL = 1e-6
 TIMEOUT_S = 600
 WALL_TIMES = ("wall_s", "prequential_wall_s", "final_model_wall_s")
+LAST_BLOCK_MODEL = "the last block's model, trained on the first 80 labels"
 
 
 def _finish(proc):
@@ -96,10 +102,10 @@ def runs(tmp_path_factory, start_bin):
   began = time.perf_counter()
   procs = {
       "one": _start(paths["one"]),
-      # Three shards of one run, at the same time, into one workdir.
+      # Two shards of one run, at the same time, into one workdir; the one
+      # with the last block saves the test accuracy too.
       "shard_low": _start(paths["shards"], "--blocks=:3"),
       "shard_high": _start(paths["shards"], "--blocks=3:"),
-      "shard_final": _start(paths["shards"], "--blocks=final"),
       "killed": _start(paths["killed"]),
       # Worker 1 gets a workdir of its own, to show that it writes nothing.
       "chief": _start(paths["chief"], "--config.strategy=multi_worker",
@@ -138,13 +144,28 @@ def test_killed_run_resumes_to_the_same_code(runs):
 def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path,
                                                         run_bin):
   paths, procs, _ = runs
-  for name in ("shard_low", "shard_high", "shard_final"):
+  for name in ("shard_low", "shard_high"):
     out, _ = _finish(procs[name])
     assert "--merge" in out
   shards = paths["shards"]
   # Shards write blocks only: no results.json, no TensorBoard events.
   assert sorted(os.listdir(shards)) == ["blocks", "config.json"]
   assert len(os.listdir(os.path.join(shards, "blocks"))) == 2 * NUM_BLOCKS + 1
+  with open(os.path.join(shards, "blocks", "final.json")) as f:
+    final = json.load(f)
+  assert final["model"] == LAST_BLOCK_MODEL
+
+  # The test accuracy's own shard, --blocks=final (in process): the last
+  # block's model trained again, the same model.
+  again = str(tmp_path / "again")
+  shutil.copytree(shards, again)
+  os.remove(os.path.join(again, "blocks", "final.json"))
+  config = ml_collections.ConfigDict(Workdir.read_identity(again)["config"])
+  assert experiment.run(config, again, blocks="final") is None
+  with open(os.path.join(again, "blocks", "final.json")) as f:
+    refinal = json.load(f)
+  assert refinal["model"] == LAST_BLOCK_MODEL
+  assert refinal["test_accuracy"] == final["test_accuracy"]
 
   # A merge with shards missing lists them all.
   partial = str(tmp_path / "partial")
@@ -163,6 +184,7 @@ def test_shards_in_one_workdir_merge_to_exactly_one_run(runs, tmp_path,
   one, merged = _record(paths["one"]), _record(shards)
   assert merged["codelength_bits"] == one["codelength_bits"]
   assert merged["test_accuracy"] == one["test_accuracy"]
+  assert merged["test_accuracy_model"] == LAST_BLOCK_MODEL
   assert _without_wall_times(merged) == _without_wall_times(one)
   assert merged["prequential_wall_s"] == pytest.approx(
       sum(b["wall_s"] for b in merged["blocks"]))
@@ -188,32 +210,32 @@ def test_two_workers_give_the_one_worker_code(runs):
 
 
 def _digits_config():
-  config = defaults.paper_config("digits", "mlp")
+  config = experiment.default_config("digits", "mlp")
   config.num_train = 100
   return config
 
 
 def test_a_workdir_of_another_config_or_data_is_refused(tmp_path):
   path = str(tmp_path / "run")
-  common.Workdir(path, _digits_config(), "fingerprint-a")
+  Workdir(path, _digits_config(), "fingerprint-a")
   with open(os.path.join(path, "config.json")) as f:
     saved = f.read()
-  common.Workdir(path, _digits_config(), "fingerprint-a")  # the same: fine
+  Workdir(path, _digits_config(), "fingerprint-a")  # the same: fine
   with pytest.raises(ValueError, match="different data order/fingerprint"):
-    common.Workdir(path, _digits_config(), "fingerprint-b")
+    Workdir(path, _digits_config(), "fingerprint-b")
   other = _digits_config()
   other.data_seed = 1
   with pytest.raises(ValueError, match=r"config fields \['data_seed'\]"):
-    common.Workdir(path, other, "fingerprint-a")
+    Workdir(path, other, "fingerprint-a")
   with pytest.raises(ValueError, match="holds another run"):
-    common.Workdir(path, other, "fingerprint-a", writable=False)
+    Workdir(path, other, "fingerprint-a", writable=False)
   with open(os.path.join(path, "config.json")) as f:
     assert f.read() == saved
 
 
 def test_a_non_chief_workdir_creates_nothing(tmp_path):
   path = str(tmp_path / "run")
-  common.Workdir(path, _digits_config(), "fingerprint-a", writable=False)
+  Workdir(path, _digits_config(), "fingerprint-a", writable=False)
   assert not os.path.exists(path)
 
 
@@ -268,17 +290,58 @@ def test_bad_block_specs_are_refused(spec, message):
     experiment.parse_blocks(spec, CIFAR_BLOCKS)
 
 
-def test_final_shard_needs_a_final_model():
-  with pytest.raises(ValueError, match="no final model"):
-    experiment.parse_blocks("final", CIFAR_BLOCKS, final_model=False)
+def _tiny_config(final_model=False):
+  """TINY's run in process."""
+  config = _digits_config()
+  config.num_test = 60
+  config.model_options = ml_collections.ConfigDict(
+      {"hidden_sizes": (16,), "dropout": 0.0})
+  config.train.update(dict(max_epochs=2, learning_rate=0.01, verbose=0))
+  config.block.final_model = final_model
+  return config
+
+
+def _saved(path, config):
+  """The block indices and the test accuracy's record in workdir
+  ``path``."""
+  wd = Workdir(path, config, Workdir.read_identity(path)["data_fingerprint"],
+               writable=False)
+  return [b.index for b in wd.load_blocks()], wd.load_final()
+
+
+@pytest.mark.slow
+def test_the_shard_of_the_last_block_saves_the_test_accuracy(tmp_path):
+  """Without a final model, the test accuracy is the last block's model's:
+  the shard that trains it saves it; a shard without the last block does
+  not. With a final model (trained on all n), only --blocks=final does."""
+  low, high = str(tmp_path / "low"), str(tmp_path / "high")
+  config = _tiny_config()
+  assert experiment.run(config, low, blocks=":2") is None
+  assert _saved(low, config) == ([0, 1], None)
+  assert experiment.run(config, high, blocks="-1") is None
+  blocks, final = _saved(high, config)
+  assert blocks == [NUM_BLOCKS - 1]
+  assert final["model"] == LAST_BLOCK_MODEL
+  assert 0.0 <= final["test_accuracy"] <= 1.0
+  assert round(60 * final["test_accuracy"]) == pytest.approx(
+      60 * final["test_accuracy"], abs=1e-9)  # a share of the 60 test images
+
+  with_final = str(tmp_path / "with_final")
+  config = _tiny_config(final_model=True)
+  assert experiment.run(config, with_final, blocks="-1") is None
+  assert _saved(with_final, config) == ([NUM_BLOCKS - 1], None)
+  assert experiment.run(config, with_final, blocks="final") is None
+  blocks, final = _saved(with_final, config)
+  assert blocks == [NUM_BLOCKS - 1]
+  assert final["model"] == "a model trained on all 100 labels"
 
 
 def test_assemble_lists_every_missing_block_and_refuses_foreign_ones():
   timesteps = (10, 20, 40)
-  first = prequential.uniform_block(0, 0, 10, 10)
+  first = uniform_block(0, 0, 10, 10)
   with pytest.raises(ValueError, match=r"block\(s\) \[1, 2\] of 0..2"):
     prequential.assemble([first], 40, 10, timesteps)
-  stranger = prequential.uniform_block(1, 10, 30, 10)
+  stranger = uniform_block(1, 10, 30, 10)
   with pytest.raises(ValueError, match=r"covers \[10, 30\), the schedule "
                                        r"says \[10, 20\)"):
     prequential.missing_blocks([first, stranger], timesteps)

@@ -10,12 +10,17 @@ import shutil
 import numpy as np
 import pytest
 
+from tfmdl.bits.mixtures import BayesMixture
+from tfmdl.bits.mixtures import BlockSwitch
+from tfmdl.bits.mixtures import FixedShare
+from tfmdl.bits.mixtures import SwitchDistribution
 from tfmdl.codes import switch
-from tfmdl.bits import mixtures
 from tfmdl.experiments import cli
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments import workdir as workdir_lib
+from tfmdl.experiments.switch import load_run
+from tfmdl.experiments.switch import load_runs
 from tfmdl.report import figures
 
 N = 200
@@ -24,12 +29,12 @@ TOL = 1e-9
 
 
 def _config(**changes):
-  config = paper_config("digits", "mlp")
+  config = prequential_experiment.default_config("digits", "mlp")
   config.num_train = N
   config.num_test = 100
   config.model_options.hidden_sizes = (16,)
   config.train.update(dict(batch_size=32, max_epochs=3, verbose=0))
-  config.prequential.final_model = False
+  config.block.final_model = False
   config.prequential.timesteps = (50, 100, N)  # two trained blocks
   for key, value in changes.items():
     target = config
@@ -45,11 +50,14 @@ def runs(tmp_path_factory):
   """Workdirs of small prequential runs on digits, made once."""
   root = tmp_path_factory.mktemp("runs")
   variants = {
-      "mlp": {"prequential.final_model": True},
+      "mlp": {"block.final_model": True},
+      # The same run as "mlp", its setting paid for (3 bits before the
+      # first label).
+      "paid": {"block.final_model": True, "prequential.setting_bits": 3.0},
       "wide": {"model_options.hidden_sizes": (32,), "seed": 1},
       "order1": {"data_seed": 1},
       "steps": {"prequential.timesteps": (100, N)},
-      "no_epochs": {"prequential.record_epoch_bits": False},
+      "no_epochs": {"block.record_epoch_bits": False},
       "random": {"random_labels": True, "random_labels_seed": 3},
   }
   paths = {}
@@ -65,20 +73,26 @@ def _saved_record(path):
 
 
 def test_load_run_reads_the_blocks(runs):
-  run = switch.load_run(runs["mlp"])
+  run = load_run(runs["mlp"])
   record = _saved_record(runs["mlp"])
   assert (run.n, run.num_classes) == (N, 10)
   assert run.timesteps == tuple(record["timesteps"])
   assert run.per_sample_bits.shape == (N,)
+  assert run.setting_bits == record["setting_bits"] == 0.0
   assert run.per_sample_bits.sum() == pytest.approx(record["codelength_bits"])
   assert len(run.epoch_bits) == len(run.timesteps)
   np.testing.assert_array_equal(run.epoch_bits[0],
                                 np.full((1, run.timesteps[0]), LOG2K))
-  assert switch.load_run(runs["no_epochs"]).epoch_bits is None
+  assert load_run(runs["no_epochs"]).epoch_bits is None
+  # Setting bits come before the first label: not in the per-sample bits.
+  paid = load_run(runs["paid"])
+  assert paid.setting_bits == _saved_record(runs["paid"])["setting_bits"] == 3
+  np.testing.assert_array_equal(paid.per_sample_bits, run.per_sample_bits)
+  assert paid.codelength_bits == pytest.approx(run.codelength_bits + 3.0)
 
 
 def test_switch_over_run_and_uniform_within_overhead(runs):
-  run = switch.load_run(runs["mlp"])
+  run = load_run(runs["mlp"])
   result = switch.switch_runs([run])
   assert result.strategy_names == ("mlp", "uniform")
   totals = result.strategy_totals
@@ -103,28 +117,30 @@ def test_switch_over_run_and_uniform_within_overhead(runs):
   # Each mixed method's number is its own function's, and the curve is the
   # code of each prefix: the mixture of the four codes on samples 1..t.
   bits, s = result.strategy_bits, switch.SwitchSettings()
+  assert result.methods["switch_distribution"].bits == pytest.approx(
+      SwitchDistribution(s.stop_prob).bits(bits))
   assert result.methods["fixed_share_grid"].bits == pytest.approx(
-      mixtures.fixed_share_grid_bits(bits, s.fixed_share_alphas))
+      FixedShare(s.fixed_share_alphas).bits(bits))
   assert result.methods["bayes_mixture"].bits == pytest.approx(
-      mixtures.bayes_mixture_bits(bits))
+      BayesMixture().bits(bits))
+  # Block switching depends on the block sums only.
+  blocks = result.block_bits()
   assert result.methods["block_switch"].bits == pytest.approx(
-      mixtures.block_switch_bits(result.block_bits(),
-                                 s.block_switch_rate).mixture_bits)
+      BlockSwitch(s.block_switch_rate).bits(
+          blocks, tuple(range(1, blocks.shape[1] + 1))))
   for t in (1, 37, N):
     prefix = bits[:, :t]
     ends = [e for e in run.timesteps if e < t] + [t]
-    blocks = np.add.reduceat(prefix, [0] + ends[:-1], axis=1)
-    parts = [mixtures.switch_distribution_bits(prefix, s.stop_prob),
-             mixtures.bayes_mixture_bits(prefix),
-             mixtures.fixed_share_grid_bits(prefix, s.fixed_share_alphas),
-             mixtures.block_switch_bits(blocks, s.block_switch_rate
-                                        ).mixture_bits]
+    parts = [SwitchDistribution(s.stop_prob).bits(prefix),
+             BayesMixture().bits(prefix),
+             FixedShare(s.fixed_share_alphas).bits(prefix),
+             BlockSwitch(s.block_switch_rate).bits(prefix, ends)]
     assert result.cumulative_bits[t - 1] == pytest.approx(
         -np.logaddexp2.reduce(-np.asarray(parts)) + 2, abs=1e-9)
 
 
 def test_switch_over_two_runs_within_overhead(runs):
-  a, b = switch.load_run(runs["mlp"]), switch.load_run(runs["wide"])
+  a, b = load_run(runs["mlp"]), load_run(runs["wide"])
   result = switch.switch_runs([a, b])
   assert len(result.strategy_names) == 3
   best = min(a.codelength_bits, b.codelength_bits, N * LOG2K)
@@ -145,7 +161,7 @@ def test_switch_over_two_runs_within_overhead(runs):
 
 
 def test_self_switch_strategies_and_overhead(runs):
-  run = switch.load_run(runs["mlp"])
+  run = load_run(runs["mlp"])
   names, bits = switch.self_switch_matrix(run)
   record = _saved_record(runs["mlp"])
   max_epochs = record["config"]["train"]["max_epochs"]
@@ -156,9 +172,7 @@ def test_self_switch_strategies_and_overhead(runs):
   np.testing.assert_array_equal(bits[:, :first], LOG2K)  # sent uniformly
   np.testing.assert_array_equal(bits[-2], run.per_sample_bits)
   for block in record["blocks"][1:]:
-    saved = np.load(os.path.join(runs["mlp"], "blocks",
-                                 f"block_{block['index']:03d}.npz"))
-    epoch_bits = saved["epoch_bits"]
+    epoch_bits = workdir_lib.read_block(runs["mlp"], block["index"]).epoch_bits
     assert epoch_bits.shape[0] == block["epochs_trained"] + 1
     for e in range(max_epochs + 1):
       np.testing.assert_array_equal(
@@ -181,12 +195,13 @@ def _stopped_earlier(path, out):
   epoch earlier (their last epoch's row of epoch_bits dropped): the same
   config, another early-stopping outcome."""
   shutil.copytree(path, out)
-  for npz in sorted(glob.glob(os.path.join(out, "blocks", "block_*.npz")))[1:]:
+  for npz in sorted(glob.glob(os.path.join(out, workdir_lib.BLOCKS,
+                                          "block_*.npz")))[1:]:
     with np.load(npz) as saved:
       arrays = dict(saved)
     arrays["epoch_bits"] = arrays["epoch_bits"][:-1]
     np.savez(npz, **arrays)
-  return switch.load_run(str(out))
+  return load_run(str(out))
 
 
 def test_self_switch_prior_is_fixed_by_the_config(runs, tmp_path):
@@ -194,7 +209,7 @@ def test_self_switch_prior_is_fixed_by_the_config(runs, tmp_path):
   decodes block 1, so they depend on the config only: two runs of one
   config with other early-stopping outcomes switch between the same
   strategies, train.max_epochs + 1 stopping times."""
-  run = switch.load_run(runs["mlp"])
+  run = load_run(runs["mlp"])
   other = _stopped_earlier(runs["mlp"], tmp_path / "earlier")
   assert [len(e) for e in other.epoch_bits] != [len(e) for e in run.epoch_bits]
   names = switch.self_switch_matrix(run)[0]
@@ -218,6 +233,8 @@ def test_the_headline_mixes_every_switching_method():
                    np.concatenate([bad, good] * 5)])
   result = switch.switch_code(("a", "b"), bits, timesteps, 10)
   assert set(switch.MIXED) == set(switch.METHODS) - {"mixture"}
+  assert tuple(c.name for c in switch.SwitchSettings().codes()) == (
+      switch.MIXED)
   parts = np.array([result.methods[name].bits for name in switch.MIXED])
   assert result.codelength_bits == pytest.approx(
       -np.logaddexp2.reduce(-parts) + math.log2(len(parts)), abs=1e-9)
@@ -229,9 +246,47 @@ def test_the_headline_mixes_every_switching_method():
   assert result.cumulative_bits[-1] == pytest.approx(result.codelength_bits)
 
 
+def test_switch_codes_pay_the_runs_setting_bits(runs, tmp_path):
+  """A run that paid 3 bits for its setting (before its first label) makes
+  every switch code over it 3 bits longer: the code may follow that run from
+  the first label on. The mixtures themselves, over the same per-sample
+  bits, do not change."""
+  mlp, paid, wide = (load_run(runs[name]) for name in ("mlp", "paid", "wide"))
+  for free, charged in ((switch.switch_runs([mlp]),
+                         switch.switch_runs([paid])),
+                        (switch.switch_runs([mlp, wide]),
+                         switch.switch_runs([paid, wide])),
+                        (switch.self_switch_run(mlp),
+                         switch.self_switch_run(paid))):
+    assert (free.setting_bits, charged.setting_bits) == (0.0, 3.0)
+    assert charged.codelength_bits == pytest.approx(
+        free.codelength_bits + 3.0, abs=1e-9)
+    assert charged.codelength_bits == pytest.approx(
+        charged.methods["mixture"].bits + 3.0, abs=1e-12)
+    for name in switch.METHODS:
+      assert charged.methods[name] == free.methods[name], name
+    np.testing.assert_array_equal(charged.cumulative_bits,
+                                  free.cumulative_bits)
+  # switch_code takes them as an argument.
+  names, bits = switch.switch_matrix([mlp])
+  assert switch.switch_code(names, bits, mlp.timesteps, 10,
+                            setting_bits=2.5).codelength_bits == (
+                                pytest.approx(switch.switch_code(
+                                    names, bits, mlp.timesteps,
+                                    10).codelength_bits + 2.5, abs=1e-9))
+  out = str(tmp_path / "paid")
+  result = switch_experiment.run([paid], out)
+  record = _saved_record(out)
+  assert record["setting_bits"] == 3.0
+  assert record["codelength_bits"] == pytest.approx(result.codelength_bits)
+  assert record["codelength_bits"] == pytest.approx(
+      record["parts"]["mixture_bits"] + 3.0)
+  assert record["runs"][0]["setting_bits"] == 3.0
+
+
 def test_random_labels_are_not_compressed(runs):
   # Kraft: no code beats uniform by k bits with probability above 2**-k.
-  run = switch.load_run(runs["random"])
+  run = load_run(runs["random"])
   assert run.random_labels
   for result in (switch.switch_runs([run]), switch.self_switch_run(run)):
     for method in result.methods.values():
@@ -239,38 +294,38 @@ def test_random_labels_are_not_compressed(runs):
 
 
 def test_incompatible_runs_are_refused(runs):
-  mlp = switch.load_run(runs["mlp"])
+  mlp = load_run(runs["mlp"])
   with pytest.raises(ValueError, match="data_fingerprint") as err:
-    switch.switch_runs([mlp, switch.load_run(runs["order1"])])
+    switch.switch_runs([mlp, load_run(runs["order1"])])
   assert "\n" not in str(err.value)
   with pytest.raises(ValueError, match="differ in timesteps"):
-    switch.switch_runs([mlp, switch.load_run(runs["steps"])])
+    switch.switch_runs([mlp, load_run(runs["steps"])])
   with pytest.raises(ValueError, match="twice"):
-    switch.check_compatible([mlp, switch.load_run(runs["mlp"] + "/")])
+    switch.check_compatible([mlp, load_run(runs["mlp"] + "/")])
 
 
 def test_self_switch_needs_epoch_bits(runs):
   with pytest.raises(ValueError, match="without epoch_bits"):
-    switch.self_switch_run(switch.load_run(runs["no_epochs"]))
+    switch.self_switch_run(load_run(runs["no_epochs"]))
 
 
 def test_bad_workdirs_are_refused(runs, tmp_path):
   with pytest.raises(ValueError, match="no results.json"):
-    switch.load_run(str(tmp_path))
+    load_run(str(tmp_path))
   broken = tmp_path / "broken"
   shutil.copytree(runs["mlp"], broken)
   os.remove(broken / "blocks" / "block_002.npz")
-  with pytest.raises(ValueError, match="block files are missing"):
-    switch.load_run(str(broken))
+  with pytest.raises(ValueError, match="block 2's files are missing"):
+    load_run(str(broken))
   with pytest.raises(ValueError, match="one run"):
-    switch.load_runs([runs["mlp"], runs["wide"]], self_switch=True)
+    load_runs([runs["mlp"], runs["wide"]], self_switch=True)
   with pytest.raises(ValueError, match="no runs"):
-    switch.load_runs([])
+    load_runs([])
   with pytest.raises(ValueError, match="without epoch_bits"):
-    switch.load_runs([runs["no_epochs"]], self_switch=True)
+    load_runs([runs["no_epochs"]], self_switch=True)
   with pytest.raises(ValueError, match="differ in timesteps"):
-    switch.load_runs([runs["mlp"], runs["steps"]])
-  mlp = switch.load_runs([runs["mlp"]])
+    load_runs([runs["mlp"], runs["steps"]])
+  mlp = load_runs([runs["mlp"]])
   out = str(tmp_path / "out")
   with pytest.raises(ValueError, match="one run"):
     switch_experiment.run(mlp * 2, out, self_switch=True)
@@ -291,10 +346,10 @@ def _scalars(tb_events, logdir):
 def test_switch_experiment_end_to_end(runs, tmp_path, tb_events):
   """What bin/switch --runs=<mlp>,<wide> runs, in process."""
   out = str(tmp_path / "switch")
-  switch_experiment.run(switch.load_runs([runs["mlp"], runs["wide"]]), out)
+  switch_experiment.run(load_runs([runs["mlp"], runs["wide"]]), out)
   record = _saved_record(out)
-  expected = switch.switch_runs([switch.load_run(runs["mlp"]),
-                                 switch.load_run(runs["wide"])])
+  expected = switch.switch_runs([load_run(runs["mlp"]),
+                                 load_run(runs["wide"])])
   assert record["code"] == "switch"
   assert record["format_version"] == 1
   assert (record["dataset"], record["model"]) == ("digits", "mlp+mlp")
@@ -305,10 +360,16 @@ def test_switch_experiment_end_to_end(runs, tmp_path, tb_events):
   assert record["uniform_bits"] == pytest.approx(N * LOG2K)
   assert record["compression_ratio"] == pytest.approx(
       expected.compression_ratio)
-  # Only the "mlp" run trained a final model.
-  assert record["test_accuracy"] == _saved_record(runs["mlp"])[
-      "test_accuracy"]
-  assert runs["mlp"] in record["test_accuracy_source"]
+  # Both runs have a test accuracy ("mlp" of a model trained on all N
+  # labels, "wide" of its last block's model): the record takes the best.
+  accuracies = {name: _saved_record(runs[name])["test_accuracy"]
+                for name in ("mlp", "wide")}
+  assert None not in accuracies.values()
+  assert _saved_record(runs["wide"])["test_accuracy_model"].startswith(
+      "the last block's model")
+  best = max(accuracies, key=accuracies.get)
+  assert record["test_accuracy"] == accuracies[best]
+  assert runs[best] in record["test_accuracy_source"]
   for name in switch.METHODS:
     assert record["parts"][f"{name}_bits"] == pytest.approx(
         expected.methods[name].bits)
@@ -346,7 +407,7 @@ def test_another_data_order_is_refused_in_one_line(runs, tmp_path, capsys):
   """bin/switch's refusal, in process: its run_or_exit around load_runs."""
   out = tmp_path / "refused"
   with pytest.raises(SystemExit) as exit_info:
-    cli.run_or_exit(lambda: switch.load_runs([runs["mlp"], runs["order1"]]))
+    cli.run_or_exit(lambda: load_runs([runs["mlp"], runs["order1"]]))
   assert exit_info.value.code == 2
   last = capsys.readouterr().err.strip().splitlines()[-1]
   assert last.startswith("error: runs differ in data_fingerprint")
@@ -363,7 +424,7 @@ def test_bin_switch_smoke(runs, tmp_path, run_bin):
   record = _saved_record(out)
   assert record["code"] == "switch"
   assert record["codelength_bits"] == pytest.approx(switch.switch_runs(
-      switch.load_runs([runs["mlp"], runs["wide"]])).codelength_bits)
+      load_runs([runs["mlp"], runs["wide"]])).codelength_bits)
 
 
 @pytest.mark.slow
@@ -379,7 +440,7 @@ def test_bin_switch_refuses_another_data_order(runs, tmp_path, run_bin):
 
 def test_self_switch_experiment(runs, tmp_path, tb_events):
   out = str(tmp_path / "self_switch")
-  result = switch_experiment.run(switch.load_runs([runs["mlp"]]), out,
+  result = switch_experiment.run(load_runs([runs["mlp"]]), out,
                                  self_switch=True)
   record = _saved_record(out)
   assert record["code"] == "self_switch"
@@ -395,5 +456,5 @@ def test_self_switch_experiment(runs, tmp_path, tb_events):
   assert "self_switch_strategies/epoch_0_cumulative_kbits" in scalars
   # The workdir now belongs to this self-switch; another run set is refused.
   with pytest.raises(ValueError, match="holds another run"):
-    switch_experiment.run(switch.load_runs([runs["wide"]]), out,
+    switch_experiment.run(load_runs([runs["wide"]]), out,
                           self_switch=True)

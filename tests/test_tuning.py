@@ -13,7 +13,8 @@ from tfmdl import models
 from tfmdl.codes import tuning
 from tfmdl.experiments import cli
 from tfmdl.experiments import tune
-from tfmdl.experiments.defaults import paper_config
+from tfmdl.experiments.prequential import default_config
+from tfmdl.experiments.workdir import TRIALS
 
 SPACE = {"model": ("mlp", "lenet"), "learning_rate": (1e-3, 3e-3, 1e-2),
          "width": (64, 128), "depth": (1, 2), "dropout": (0.0, 0.5)}
@@ -284,12 +285,12 @@ def test_repeated_proposals_reuse_the_result_and_count_once(tmp_path,
 
 
 def _digits_config(max_trials):
-  config = tune.add_defaults(paper_config("digits", "mlp"))
+  config = tune.add_defaults(default_config("digits", "mlp"))
   config.num_train = 150
   config.train.update(dict(batch_size=32, max_epochs=2, verbose=0))
   config.prequential.timesteps = (50, 150)
-  config.prequential.final_model = False
-  config.prequential.record_epoch_bits = False
+  config.block.final_model = False
+  config.block.record_epoch_bits = False
   config.tune.max_trials = max_trials
   space = config.tune.space
   space.learning_rate = (3e-3, 1e-2)
@@ -305,8 +306,8 @@ def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path,
   workdir = str(tmp_path / "search")
   tune.run(_digits_config(2), workdir)
   first = {p: (os.path.getmtime(p), open(p).read()) for p in
-           glob.glob(os.path.join(workdir, "trials", "trial_*.json")) +
-           glob.glob(os.path.join(workdir, "trials", "*", "results.json"))}
+           glob.glob(os.path.join(workdir, TRIALS, "trial_*.json")) +
+           glob.glob(os.path.join(workdir, TRIALS, "*", "results.json"))}
   assert len(first) == 4
   result = tune.run(_digits_config(3), workdir)
   for path, (mtime, text) in first.items():
@@ -319,13 +320,19 @@ def test_digits_search_resumes_and_reports_a_paid_codelength(tmp_path,
   for trial in record["trials"]:
     with open(os.path.join(workdir, trial["workdir"], "results.json")) as f:
       inner = json.load(f)
+    assert inner["code"] == "prequential"
     assert inner["codelength_bits"] == trial["codelength_bits"]
+    # Without block.final_model, the last block's model gives it, free.
+    assert inner["test_accuracy"] is not None
+    assert inner["test_accuracy"] == trial["test_accuracy"]
+    assert inner["test_accuracy_model"].startswith("the last block's model")
     assert inner["config"]["model_options"]["hidden_sizes"] == [
         trial["hyperparameters"]["width"]]
     lengths.append(trial["codelength_bits"])
   best = min(lengths)
   assert record["best_trial"]["codelength_bits"] == best
   assert record["best_trial"]["index"] == lengths.index(best)
+  assert record["test_accuracy"] == record["best_trial"]["test_accuracy"]
   assert record["best_plus_selection_bits"] == best + math.log2(3)
   assert best <= record["mixture_bits"] <= best + math.log2(3)
   assert record["codelength_bits"] == record["mixture_bits"]
@@ -353,7 +360,9 @@ def test_trial_configs_carry_the_hyperparameters():
   trial = tune.trial_config(config, space, {
       "model": "mlp", "learning_rate": 3e-3, "batch_size": 32, "width": 16,
       "depth": 1, "dropout": 0.0, "prior_stddev": 0.1, "max_epochs": 1})
-  assert "tune" not in trial and "prequential" not in trial
+  # The prequential code's sections (and its learner) are dropped.
+  for name in ("tune", "prequential", "block", "online", "learner"):
+    assert name not in trial, name
   assert tuple(trial.variational.prior_stddevs) == (0.1,)
   assert trial.train.max_epochs == 1 and trial.train.learning_rate == 3e-3
   assert trial.model_options.to_dict() == {"hidden_sizes": (16,),
@@ -389,7 +398,7 @@ def test_bin_tune_smoke(tmp_path, run_bin):
       f"--workdir={workdir}", "--max_trials=1", "--config.num_train=100",
       "--config.train.max_epochs=1", "--config.train.verbose=0",
       "--config.prequential.timesteps=(50,100)",
-      "--config.prequential.final_model=False",
+      "--config.block.final_model=False",
       "--config.tune.space.width=(8,)", "--config.tune.space.depth=(1,)"],
                  cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -157,8 +157,9 @@ def test_sparse_projection_with_columns_no_row_drew():
 
 
 def test_subspace_code_totals_by_hand(digits):
-  subspace = two_part.SubspaceConfig(dims=(3, 7), precisions=(4, 32),
-                                     train=TRAIN)
+  subspace = two_part.SubspaceConfig(
+      dims=(3, 7), precisions=(4, 32), learning_rate=TRAIN.learning_rate,
+      max_epochs=TRAIN.max_epochs)
   result = two_part.subspace_code(
       model_fn, digits.x_train, digits.y_train, 10, config=CONFIG,
       subspace=subspace, x_test=digits.x_test, y_test=digits.y_test)
@@ -189,13 +190,13 @@ def test_subspace_code_totals_by_hand(digits):
 def test_random_labels_cost_at_least_uniform_with_subspace():
   ds = data.load("digits", num_train=300, random_labels=True,
                  random_labels_seed=0)
-  subspace = two_part.SubspaceConfig(
-      dims=(5, 60), precisions=(4, 8, 32),
-      train=training.TrainConfig(max_epochs=5, batch_size=32,
-                                 learning_rate=0.05, verbose=0))
+  subspace = two_part.SubspaceConfig(dims=(5, 60), precisions=(4, 8, 32),
+                                     learning_rate=0.05, max_epochs=5)
   result = two_part.subspace_code(
       model_fn, ds.x_train, ds.y_train, 10,
-      config=two_part.TwoPartConfig(val_fraction=0.0), subspace=subspace)
+      config=two_part.TwoPartConfig(
+          val_fraction=0.0, train=training.TrainConfig(batch_size=32)),
+      subspace=subspace)
   assert result.codelength_bits >= result.uniform_bits - 10
 
 
@@ -211,6 +212,8 @@ def test_random_labels_cost_at_least_uniform_with_subspace():
     lambda: two_part.SubspaceConfig(precisions=(0, 8)),
     lambda: two_part.SubspaceConfig(precisions=(8, 33)),
     lambda: two_part.SubspaceConfig(projection="fastfood"),
+    lambda: two_part.SubspaceConfig(learning_rate=0.0),
+    lambda: two_part.SubspaceConfig(max_epochs=0),
     lambda: two_part.TwoPartConfig(val_fraction=1.0),
     lambda: two_part.check_code("float16"),
     lambda: subspace_lib.make_projection(100, 101, seed=0),
@@ -241,7 +244,7 @@ TINY_ARGS = ["--config.num_train=120", "--config.num_test=50",
 def _tiny_config(bin_config, code):
   """``bin/twopart --code=<code> *TINY_ARGS``'s config."""
   config = bin_config("twopart", TINY_ARGS)
-  config.two_part.code = code  # what --code sets
+  config.code = code  # what --code sets
   return config
 
 
@@ -254,7 +257,7 @@ def test_experiment_end_to_end(tmp_path, bin_config, tb_events, code, steps):
   assert result.code == code
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
-  assert record["code"] == f"twopart_{code}"
+  assert record["code"] == f"two_part_{code}"
   assert record["n"] == 120 and record["num_classes"] == 10
   parts = record["parts"]
   assert record["codelength_bits"] == pytest.approx(
@@ -266,7 +269,7 @@ def test_experiment_end_to_end(tmp_path, bin_config, tb_events, code, steps):
   for event in tb_events(os.path.join(workdir, "tb")):
     tags.setdefault(event.tag, set()).add(event.step)
   for tag in ("model_kbits", "data_kbits", "codelength_kbits"):
-    assert tags[f"twopart/{tag}"] == steps
+    assert tags[f"two_part/{tag}"] == steps
   settings, where = two_part_experiment.chosen_settings("digits")
   assert record["settings_chosen_on"] == {
       name: {"value": value, "chosen_on": where}
@@ -338,7 +341,7 @@ def test_bin_twopart_smoke(tmp_path, run_bin, repo):
   assert "two-part code subspace" in proc.stdout
   with open(os.path.join(workdir, "results.json")) as f:
     record = json.load(f)
-  assert record["code"] == "twopart_subspace" and record["n"] == 120
+  assert record["code"] == "two_part_subspace" and record["n"] == 120
   payload = np.load(os.path.join(workdir, "payload.npz"))["payload"]
   assert payload.size == record["payload_bytes"]
 

@@ -15,11 +15,12 @@ import tensorflow as tf
 import tfmdl
 from tfmdl import data
 from tfmdl.codes import prequential
+from tfmdl.codes.prequential import schedule
 from tfmdl import training
 from tfmdl.codes import two_part
 from tfmdl.models import adapter
 from tfmdl.codes import variational
-from tfmdl.data import user as user_data
+from tfmdl.data import labelled as user_data
 from tfmdl.keras_compat import keras3
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models import flipout
@@ -74,12 +75,12 @@ def test_a_softmax_head_gives_the_bits_of_its_logits_head(digits, keras):
 def test_the_code_functions_read_the_head_too(digits):
   """The issue: prequential_code read a softmax model's probabilities as
   logits (4,389 bits on digits where the logits head gives 1,363)."""
-  config = prequential.PrequentialConfig(train=training.TrainConfig(**FAST))
+  learner = prequential.BlockConfig(train=training.TrainConfig(**FAST))
   softmax = prequential.prequential_code(
-      _mlp(keras3), digits.x_train, digits.y_train, 10, config=config)
+      _mlp(keras3), digits.x_train, digits.y_train, 10, learner=learner)
   logits = prequential.prequential_code(
       lambda seed: _mlp(keras3, head=None), digits.x_train, digits.y_train,
-      10, config=config)
+      10, learner=learner)
   assert softmax.codelength_bits == pytest.approx(logits.codelength_bits,
                                                   rel=1e-6)
 
@@ -329,13 +330,13 @@ def test_random_labels_cost_at_least_uniform(digits, path):
 def test_timesteps_as_fractions_of_n():
   fractions = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125,
                0.25, 0.5, 1.0)
-  assert prequential.check_timesteps(fractions, 10_000) == (
+  assert schedule.check_timesteps(fractions, 10_000) == (
       10, 20, 40, 80, 160, 320, 625, 1250, 2500, 5000, 10_000)
-  assert prequential.check_timesteps(fractions, 1437) == (
+  assert schedule.check_timesteps(fractions, 1437) == (
       1, 3, 6, 11, 23, 46, 90, 180, 359, 718, 1437)
-  assert prequential.check_timesteps(fractions, 100) == (
+  assert schedule.check_timesteps(fractions, 100) == (
       1, 2, 3, 6, 12, 25, 50, 100)
-  assert prequential.check_timesteps((10.0, 100.0), 100) == (10, 100)
+  assert schedule.check_timesteps((10.0, 100.0), 100) == (10, 100)
 
 
 @pytest.mark.parametrize("fractions, message", [
@@ -346,7 +347,7 @@ def test_timesteps_as_fractions_of_n():
 ])
 def test_bad_fractions_are_refused(fractions, message):
   with pytest.raises(ValueError, match=message):
-    prequential.check_timesteps(fractions, 100)
+    schedule.check_timesteps(fractions, 100)
 
 
 def test_fraction_timesteps_run_through_the_code(digits):
@@ -439,7 +440,9 @@ def test_a_subclassed_model_is_refused_with_the_model_fn_to_pass(digits):
   with pytest.raises(ValueError) as excinfo:
     tfmdl.description_length(model, digits.x_train, digits.y_train,
                              code="variational")
-  assert "model_fn(seed, prior_stddev)" in _one_line(excinfo)
+  assert _one_line(excinfo).endswith(
+      "the variational code needs its layers: pass it as a Sequential or "
+      "functional model")
   with pytest.raises(ValueError) as excinfo:  # the model_fn, with softmax
     tfmdl.description_length(lambda seed: MyModel(head="softmax"),
                              digits.x_train, digits.y_train)
@@ -515,16 +518,8 @@ def test_bad_stream_labels_are_refused(digits, labels, message):
 def test_the_flipout_conversion_refuses_what_it_cannot_convert(model,
                                                                message):
   with pytest.raises(ValueError) as excinfo:
-    adapter.as_variational_model_fn(model())
+    adapter.as_model_fn(model(), transform=flipout.Flipout())
   assert message in _one_line(excinfo)
-
-
-def test_the_code_functions_point_a_stream_to_description_length(digits):
-  stream = tf.data.Dataset.from_tensor_slices((digits.x_train,
-                                               digits.y_train))
-  with pytest.raises(ValueError) as excinfo:
-    prequential.prequential_code(_mlp(keras3), stream, None, 10)
-  assert "tfmdl.description_length" in _one_line(excinfo)
 
 
 def test_unknown_codes_and_options_are_refused(digits):
@@ -535,7 +530,15 @@ def test_unknown_codes_and_options_are_refused(digits):
   with pytest.raises(ValueError) as excinfo:
     tfmdl.description_length(_mlp(keras3), digits.x_train, digits.y_train,
                              epochs=3)
-  assert "unknown option(s) ['epochs']" in _one_line(excinfo)
+  assert "unknown option 'epochs' for code 'prequential'" in _one_line(
+      excinfo)
+  with pytest.raises(ValueError) as excinfo:  # in train and subspace
+    tfmdl.description_length(_mlp(keras3), digits.x_train, digits.y_train,
+                             code="two_part_subspace", learning_rate=0.1)
+  assert _one_line(excinfo).startswith(
+      "option 'learning_rate' is a field of sections ['subspace', 'train'] "
+      "of code 'two_part_subspace': pass it in one of them, e.g. "
+      "subspace={'learning_rate': ...}")
   with pytest.raises(ValueError) as excinfo:
     tfmdl.description_length(_mlp(keras3), digits.x_train, digits.y_train,
                              shuffle_buffer=10)

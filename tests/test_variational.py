@@ -13,6 +13,8 @@ import tensorflow_probability as tfp
 
 from tfmdl import data
 from tfmdl import models
+from tfmdl.models import adapter
+from tfmdl.models import flipout
 from tfmdl import training
 from tfmdl.codes import variational
 from tfmdl.experiments import cli
@@ -55,11 +57,17 @@ def _one_layer_model(prior_stddev=0.1, units=5, inputs=6):
   return model, model.layers[0]
 
 
+def _built(build):
+  """A builder of Flipout models, ``build(seed, prior)``, as the variational
+  code takes it (the zoo's way: the transform the model builds itself)."""
+  return adapter.as_model_fn(build, transform=flipout.BUILT)
+
+
 def _zoo_fn(ds, hidden=(), scale_init=-4.0, **options):
-  return lambda seed, prior: models.build(
+  return _built(lambda seed, prior: models.build(
       "mlp", ds.input_shape, ds.num_classes, variational=True,
       prior_stddev=prior, seed=seed, posterior_scale_init=scale_init,
-      hidden_sizes=hidden, dropout=0.0, **options)
+      hidden_sizes=hidden, dropout=0.0, **options))
 
 
 def _config(**kwargs):
@@ -134,7 +142,7 @@ def test_codelength_is_kl_plus_nll_in_nats_over_ln2_plus_grid_bits():
 
   grid = (0.1, 1.0)
   result = variational.variational_code(
-      model_fn, ds.x_train, ds.y_train, ds.num_classes,
+      _built(model_fn), ds.x_train, ds.y_train, ds.num_classes,
       config=_config(prior_stddevs=grid, num_samples=2, epoch_num_samples=0,
                      train=dict(max_epochs=1)))
   x = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float64)

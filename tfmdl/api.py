@@ -3,29 +3,34 @@
 ``tfmdl.description_length(model, x, y, code=...)`` takes what a Keras user
 has -- a built Keras 3 or ``tf_keras`` model (or a ``model_fn(seed)``), arrays,
 a dict of arrays or a ``tf.data.Dataset`` -- normalises it
-(:mod:`tfmdl.user_models`, :mod:`tfmdl.data.user`) and runs one code on it,
-returning that code's result object (``codelength_bits``, ``uniform_bits``,
-``compression_ratio``, the per-block or per-part breakdown) with the data's
-fingerprint (:func:`tfmdl.data.user.fingerprint`) recorded in it.
+(:mod:`tfmdl.models.adapter`, :mod:`tfmdl.data.labelled`) and runs one code
+of the registry (:mod:`tfmdl.codes.registry`) on it, returning that code's
+result (``codelength_bits``, ``uniform_bits``, ``compression_ratio``, the
+per-block or per-part breakdown) with the data's fingerprint recorded in it.
 
-Codes (:data:`CODES`) and where their options go:
+Codes and their config sections (each a dataclass, its fields the options):
 
-* ``prequential``: :class:`tfmdl.prequential.PrequentialConfig` fields
-  (``timesteps``, also as fractions of n, ``val_fraction``, ``seed``...);
-  a stream is read block by block, with ``shuffle_buffer`` bounding memory;
-* ``online``: :class:`tfmdl.online.OnlineConfig` fields;
-* ``variational``: :class:`tfmdl.variational.VariationalConfig` fields (a
-  ``tf_keras`` model's Dense/Conv2D layers become Flipout layers; a Keras 3
-  model is translated to ``tf_keras`` first);
+* ``prequential``: ``prequential``
+  (:class:`~tfmdl.codes.prequential.PrequentialConfig`: ``timesteps``, also
+  as fractions of n, ``uniform_fallback``, ``seed``...), ``block``
+  (:class:`~tfmdl.codes.prequential.BlockConfig`: ``val_fraction``,
+  ``final_model``...) and ``train`` (:class:`tfmdl.training.TrainConfig`:
+  ``max_epochs``, ``learning_rate``, ``batch_size``...); a stream is read
+  block by block, ``shuffle_buffer`` bounding memory;
+* ``online``: ``prequential`` and ``online``
+  (:class:`~tfmdl.codes.prequential.OnlineConfig`);
+* ``variational``: ``variational`` and ``train`` (a model's Dense/Conv2D
+  layers become Flipout layers; a Keras 3 model is translated to
+  ``tf_keras`` first);
 * ``two_part_float32``, ``two_part_compressed``, ``two_part_subspace``:
-  :class:`tfmdl.two_part.TwoPartConfig`, ``CompressionConfig`` and
-  ``SubspaceConfig`` fields.
+  ``two_part``, ``train``, and ``compression`` or ``subspace``.
 
-A :class:`tfmdl.training.TrainConfig` field (``max_epochs``,
-``learning_rate``, ``batch_size``...) goes to the code's training config; a
-whole config can be passed as ``config=`` (and ``compression=``,
-``subspace=``). An unknown option is refused in one line listing the known
-ones. Every code but the prequential one reads a stream into memory.
+An option is a field name (``max_epochs=5``) when exactly one of the code's
+sections has it, or a whole section (``train=TrainConfig(...)`` or
+``train={"learning_rate": 3e-3}``) when a name is in several
+(``learning_rate`` is in ``train`` and ``subspace``). An unknown or
+ambiguous option is refused in one line listing the known ones. Every code
+but the prequential one reads a stream into memory.
 
 Example::
 
@@ -37,97 +42,71 @@ Example::
 """
 
 import dataclasses
-from typing import Optional
+from typing import Mapping, Optional
 
 from absl import logging
 import tensorflow as tf
 
-from tfmdl.codes.prequential import online
-from tfmdl.codes import prequential
-from tfmdl.codes.prequential import stream as prequential_stream
-from tfmdl import training
-from tfmdl.codes import two_part
+from tfmdl.codes import registry
+from tfmdl.data import labelled
 from tfmdl.models import adapter
-from tfmdl.codes import variational
-from tfmdl.data import user as user_data
+from tfmdl.models import flipout
 
-CODES = ("prequential", "online", "variational", "two_part_float32",
-         "two_part_compressed", "two_part_subspace")
-_TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(
-    training.TrainConfig))
+CODES = registry.MODEL_CODES
 
 
-def _take(options: dict, cls, base):
-  """An instance of dataclass ``cls``: ``base`` (or the defaults) with the
-  options named like its fields, and TrainConfig fields put in its
-  ``train`` field if it has one; the options used are removed."""
-  names = {f.name for f in dataclasses.fields(cls)}
-  mine = {k: options.pop(k) for k in list(options) if k in names}
-  config = dataclasses.replace(base or cls(), **mine)
-  if "train" in names:
-    train = {k: options.pop(k) for k in list(options) if k in _TRAIN_FIELDS}
-    if train:
-      config = dataclasses.replace(
-          config, train=dataclasses.replace(config.train, **train))
-  return config
+def _nested(cls) -> dict:
+  """Fields of ``cls`` that are config dataclasses: name -> class."""
+  return {f.name: f.type for f in dataclasses.fields(cls)
+          if dataclasses.is_dataclass(f.type) and isinstance(f.type, type)}
 
 
-def _configs(code: str, options: dict) -> dict:
-  """The keyword arguments of ``code``'s function built from ``options``.
+def code_configs(code: str, options: Mapping) -> dict:
+  """The code's config instances (section name -> dataclass) built from
+  ``options`` (module docstring): defaults elsewhere.
 
   Raises:
-    ValueError: for an option no config of the code has.
+    ValueError: for an unknown or ambiguous option, or a bad value.
   """
+  sections = registry.get(code).section_classes()
   options = dict(options)
-  base = options.pop("config", None)
-  if code == "prequential":
-    found = {"config": _take(options, prequential.PrequentialConfig, base)}
-  elif code == "online":
-    found = {"config": _take(options, online.OnlineConfig, base)}
-  elif code == "variational":
-    found = {"config": _take(options, variational.VariationalConfig, base)}
-  elif code == "two_part_float32":
-    found = {"config": _take(options, two_part.TwoPartConfig, base)}
-  elif code == "two_part_compressed":
-    compression = _take(options, two_part.CompressionConfig,
-                        options.pop("compression", None))
-    found = {"config": _take(options, two_part.TwoPartConfig, base),
-             "compression": compression}
-  else:
-    # The subspace code trains z with its own TrainConfig.
-    subspace = _take(options, two_part.SubspaceConfig,
-                     options.pop("subspace", None))
-    found = {"subspace": subspace,
-             "config": _take(options, two_part.TwoPartConfig, base)}
-  if options:
-    known = set(found) | _TRAIN_FIELDS | {
-        f.name for c in found.values() for f in dataclasses.fields(c)}
-    raise ValueError(f"unknown option(s) {sorted(options)} for code "
-                     f"{code!r}; known: {', '.join(sorted(known))}")
-  return found
-
-
-def _run(code: str, model_fn, data: user_data.UserData, configs: dict,
-         shuffle_buffer, test, strategy):
-  """The code's result on normalised model and data."""
-  x_test, y_test = (None, None) if test is None else test.arrays()
-  if code == "prequential" and data.is_stream:
-    return prequential_stream.prequential_code(
-        model_fn, data, shuffle_buffer=shuffle_buffer, x_test=x_test,
-        y_test=y_test, strategy=strategy, **configs)
-  x, y = data.arrays()
-  functions = {
-      "prequential": prequential.prequential_code,
-      "online": online.online_code,
-      "variational": variational.variational_code,
-      "two_part_float32": two_part.float32_code,
-      "two_part_compressed": two_part.compressed_code,
-  }
-  if code == "two_part_subspace":
-    return two_part.subspace_code(model_fn, x, y, data.num_classes,
-                                  x_test=x_test, y_test=y_test, **configs)
-  return functions[code](model_fn, x, y, data.num_classes, x_test=x_test,
-                         y_test=y_test, strategy=strategy, **configs)
+  given = {name: options.pop(name) for name in list(options)
+           if name in sections}
+  owners = {}
+  for name, cls in sections.items():
+    for field in dataclasses.fields(cls):
+      if field.name not in _nested(cls):
+        owners.setdefault(field.name, []).append(name)
+  values = {name: {} for name in sections}
+  for option, value in options.items():
+    found = owners.get(option, [])
+    if not found:
+      known = sorted(set(owners) | set(sections))
+      raise ValueError(f"unknown option {option!r} for code {code!r}; "
+                       f"known: {', '.join(known)}")
+    if len(found) > 1:
+      raise ValueError(
+          f"option {option!r} is a field of sections {found} of code "
+          f"{code!r}: pass it in one of them, e.g. {found[0]}="
+          f"{{{option!r}: ...}}")
+    values[found[0]][option] = value
+  # Nested sections first (``train`` before ``block``), then their owners.
+  built = {}
+  for name in sorted(sections, key=lambda n: bool(_nested(sections[n]))):
+    cls, base = sections[name], given.get(name)
+    if isinstance(base, Mapping):
+      values[name] = {**base, **values[name]}
+      base = None
+    if base is not None and not isinstance(base, cls):
+      raise ValueError(f"{name}= takes a {cls.__name__} or a dict of its "
+                       f"fields, got {type(base).__name__}")
+    fields = {**{f: built[f] for f in _nested(cls) if f in built},
+              **values[name]}
+    try:
+      built[name] = dataclasses.replace(base or cls(), **fields)
+    except TypeError as e:
+      raise ValueError(f"section {name!r} of code {code!r}: {e}") from e
+  return built
 
 
 def description_length(model, x, y=None, *, code: str = "prequential",
@@ -154,14 +133,14 @@ def description_length(model, x, y=None, *, code: str = "prequential",
     x_test, y_test: optional test data (same form as ``x`` and ``y``) for
       the code's test accuracy.
     strategy: a ``tf.distribute`` strategy (not for ``two_part_subspace``).
-    **options: the code's config fields (module docstring), and
+    **options: the code's config fields or sections (module docstring), and
       ``shuffle_buffer`` for the prequential code on a stream.
 
   Returns:
-    The code's result (:class:`tfmdl.prequential.PrequentialResult`,
-    :class:`tfmdl.two_part.TwoPartResult` or
-    :class:`tfmdl.variational.VariationalResult`), its ``data_fingerprint``
-    set.
+    The code's result (:class:`tfmdl.codes.prequential.PrequentialResult`,
+    :class:`tfmdl.codes.two_part.TwoPartResult` or
+    :class:`tfmdl.codes.variational.VariationalResult`), its
+    ``data_fingerprint`` set.
 
   Raises:
     ValueError: in one line, before any training, for an unknown code or
@@ -170,24 +149,26 @@ def description_length(model, x, y=None, *, code: str = "prequential",
   if code not in CODES:
     raise ValueError(f"unknown code {code!r}; known: {', '.join(CODES)}")
   options = dict(options)
-  shuffle_buffer = options.pop("shuffle_buffer", None)
-  if shuffle_buffer is not None and not (
-      code == "prequential" and isinstance(x, tf.data.Dataset)):
-    raise ValueError("shuffle_buffer is an option of the prequential code on "
-                     "a tf.data input")
-  configs = _configs(code, options)
-  example = user_data.peek(x)
-  adapt = (adapter.as_variational_model_fn if code == "variational"
-           else adapter.as_model_fn)
-  model_fn = adapt(model, num_classes, example=example)
-  data = user_data.labelled(x, y, model_fn.num_classes)
+  extra = {}
+  if "shuffle_buffer" in options:
+    if not (code == "prequential" and isinstance(x, tf.data.Dataset)):
+      raise ValueError("shuffle_buffer is an option of the prequential code "
+                       "on a tf.data input")
+    extra["shuffle_buffer"] = options.pop("shuffle_buffer")
+  configs = code_configs(code, options)
+  transform = (flipout.Flipout(configs["variational"].posterior_scale_init)
+               if code == "variational" else None)
+  model_fn = adapter.as_model_fn(model, num_classes,
+                                 example=labelled.peek(x),
+                                 transform=transform)
+  data = labelled.labelled(x, y, model_fn.num_classes)
   model_fn = model_fn.with_layout(data.layout)
-  test = (None if x_test is None else user_data.labelled(
+  test = (None if x_test is None else labelled.labelled(
       x_test, y_test, model_fn.num_classes, layout=data.layout))
+  x_test, y_test = (None, None) if test is None else test.arrays()
   logging.info("%s code of %d labels (K=%d, %s head of layer %r), data "
                "fingerprint %s", code, data.n, data.num_classes,
                model_fn.head.kind, model_fn.head.layer, data.fingerprint)
-  result = _run(code, model_fn, data, configs, shuffle_buffer, test,
-                strategy)
+  result = registry.get(code).run(model_fn, data, configs, x_test=x_test,
+                                  y_test=y_test, strategy=strategy, **extra)
   return dataclasses.replace(result, data_fingerprint=data.fingerprint)
-

@@ -8,8 +8,8 @@ measures read from it (surplus description length, eps-sample complexity,
 an online codelength estimate) are in :mod:`tfmdl.bits.loss_data`.
 
 The model at the k-th size (k = 1, 2, ...) is trained exactly as block k of
-the prequential code (:func:`tfmdl.codes.prequential.train_on_prefix`: same
-seed ``block_seed(seed, k)``, split and training loop). With the sizes set
+the prequential code (:meth:`~tfmdl.codes.prequential.block.BlockLearner.
+train_model`: same seed ``block_seed(seed, k)``, split and training loop). With the sizes set
 to the code's timesteps, the curve's models are the code's models; only the
 labels they are evaluated on differ (held-out here, the next block there).
 
@@ -36,16 +36,19 @@ from tfmdl import summaries
 from tfmdl import training
 from tfmdl.bits import units
 from tfmdl.bits.loss_data import LossDataCurve
+from tfmdl import api
+from tfmdl import progress as progress_lib
 from tfmdl.codes import prequential
-from tfmdl.data import user as user_data
+from tfmdl.codes.prequential.block import BlockLearner
+from tfmdl.data import labelled
 from tfmdl.models import adapter
-from tfmdl.progress import Progress
 
 TAG_LOSS = "loss_data/test_loss_bits_per_sample"
 TAG_ACCURACY = "loss_data/test_accuracy"
-_TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(
-    training.TrainConfig))
-_OWN_FIELDS = frozenset(("seed", "val_fraction"))
+# The options: the seed, the validation split and the training's fields, as
+# for the prequential code's blocks.
+_OPTIONS = frozenset(("seed", "val_fraction") + tuple(
+    f.name for f in dataclasses.fields(training.TrainConfig)))
 
 
 def training_sizes(sizes: Optional[Sequence], n: int) -> tuple:
@@ -79,29 +82,12 @@ def training_sizes(sizes: Optional[Sequence], n: int) -> tuple:
   return tuple(int(s) for s in sizes)
 
 
-def _config(options: dict) -> prequential.PrequentialConfig:
-  """The prequential config whose blocks the curve's models are trained as:
-  ``seed``, ``val_fraction`` and :class:`tfmdl.training.TrainConfig` fields.
-
-  Raises:
-    ValueError: for any other option.
-  """
-  unknown = set(options) - _OWN_FIELDS - _TRAIN_FIELDS
-  if unknown:
-    raise ValueError(f"unknown option(s) {sorted(unknown)}; known: "
-                     f"{', '.join(sorted(_OWN_FIELDS | _TRAIN_FIELDS))}")
-  train = {k: v for k, v in options.items() if k in _TRAIN_FIELDS}
-  return prequential.PrequentialConfig(
-      train=training.TrainConfig(**train),
-      **{k: v for k, v in options.items() if k in _OWN_FIELDS})
-
-
 def loss_data_curve(model, x, y, x_test, y_test, *,
                     sizes: Optional[Sequence] = None,
                     num_classes: Optional[int] = None,
                     logdir: Optional[str] = None,
                     strategy: Optional[tf.distribute.Strategy] = None,
-                    progress: Optional[Progress] = None,
+                    progress=None,
                     **options) -> LossDataCurve:
   """Test loss, in bits per example, of a model trained on growing prefixes.
 
@@ -120,9 +106,9 @@ def loss_data_curve(model, x, y, x_test, y_test, *,
       :data:`TAG_ACCURACY`, with the training-set size as the step.
     strategy: a ``tf.distribute`` strategy; the default one when None.
     progress: advanced by each size (a new report on stderr when None).
-    **options: ``seed`` and ``val_fraction`` (as in
-      :class:`tfmdl.codes.prequential.PrequentialConfig`, with the same
-      defaults) and :class:`tfmdl.training.TrainConfig` fields.
+    **options: ``seed`` (:class:`tfmdl.codes.prequential.PrequentialConfig`),
+      ``val_fraction`` (:class:`tfmdl.codes.prequential.BlockConfig`) and
+      :class:`tfmdl.training.TrainConfig` fields, with their defaults.
 
   Returns:
     The :class:`tfmdl.bits.loss_data.LossDataCurve`, with test accuracy.
@@ -131,40 +117,42 @@ def loss_data_curve(model, x, y, x_test, y_test, *,
     ValueError: in one line, before any training, for bad sizes, options,
       model or data.
   """
-  config = _config(options)
+  unknown = set(options) - _OPTIONS
+  if unknown:
+    raise ValueError(f"unknown option(s) {sorted(unknown)}; known: "
+                     f"{', '.join(sorted(_OPTIONS))}")
+  configs = api.code_configs("prequential", options)
   model_fn = adapter.as_model_fn(model, num_classes,
-                                 example=user_data.peek(x))
-  data = user_data.labelled(x, y, model_fn.num_classes)
+                                 example=labelled.peek(x))
+  data = labelled.labelled(x, y, model_fn.num_classes)
   model_fn = model_fn.with_layout(data.layout)
-  test = user_data.labelled(x_test, y_test, model_fn.num_classes,
-                            layout=data.layout)
+  test = labelled.labelled(x_test, y_test, model_fn.num_classes,
+                           layout=data.layout)
   sizes = training_sizes(sizes, data.n)
-  x, y = data.arrays()
   x_test, y_test = test.arrays()
-  strategy = strategy or tf.distribute.get_strategy()
   writer = summaries.SummaryWriter(logdir)
-  progress = Progress.started(progress, "loss-data curve",
-                              total_weight=sum(sizes), units=len(sizes))
+  progress = progress_lib.reporting(progress, "loss-data curve", sum(sizes))
+  learner = BlockLearner(model_fn, data, configs["prequential"],
+                         configs["block"], strategy)
   losses, accuracies = [], []
   for k, n in enumerate(sizes, start=1):
-    progress.update(size=f"size {k}/{len(sizes)}: n={n}", epoch="")
-    prefix = prequential.train_on_prefix(
-        model_fn, x[:n], y[:n], k, config, strategy,
-        epoch_callback=lambda epoch, _: progress.update(
+    progress.status(size=f"size {k}/{len(sizes)}: n={n}", epoch="")
+    model, forward, result, _, _ = learner.train_model(
+        k, data.y, n, on_epoch=lambda epoch, _: progress.status(
             epoch=f"epoch {epoch}"))
     log_probs = training.predict_log_probs(
-        prefix.model, x_test, config.train.eval_batch_size,
-        forward=prefix.forward)
+        model, x_test, configs["block"].train.eval_batch_size,
+        forward=forward)
     bits = units.nats_to_bits(training.per_sample_nll_nats(log_probs, y_test))
     losses.append(float(bits.mean()))
     accuracies.append(float(np.mean(log_probs.argmax(1) == y_test)))
     writer.scalars({TAG_LOSS: losses[-1], TAG_ACCURACY: accuracies[-1]},
                    step=n)
-    progress.advance(n, note=(
+    progress.note(
         f"n={n}: test loss {losses[-1]:.4f} bits/sample (log2 K = "
         f"{math.log2(model_fn.num_classes):.4f}), accuracy "
-        f"{accuracies[-1]:.4f}, {prefix.train_result.epochs_trained} "
-        "epochs"))
+        f"{accuracies[-1]:.4f}, {result.epochs_trained} epochs")
+    progress.advance(n)
   writer.flush()
   return LossDataCurve(sizes=sizes, loss_bits=tuple(losses),
                        num_classes=model_fn.num_classes,

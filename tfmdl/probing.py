@@ -7,7 +7,7 @@ code with a small probe (linear, or an MLP). A representation that makes the
 labels easy to extract gives a shorter code, whatever the probe's capacity.
 Their schedule sends the first 0.1% uniformly, then blocks ending at 0.2%,
 0.4%, ..., 50%, 100% of the data (:data:`VOITA_TITOV_FRACTIONS`, timesteps as
-fractions of n, :func:`tfmdl.prequential.fraction_timesteps`).
+fractions of n, :func:`tfmdl.codes.prequential.schedule.fraction_timesteps`).
 
 :func:`probe` extracts the features of ``encoder.get_layer(layer_name)`` once,
 in inference mode, flattened to one vector per example, then measures a
@@ -39,7 +39,7 @@ from tfmdl import api
 from tfmdl import keras_compat
 from tfmdl import loss_data_curves
 from tfmdl.bits import loss_data
-from tfmdl.data import user as user_data
+from tfmdl.data import labelled as user_data
 from tfmdl.keras_compat import tf_keras
 from tfmdl.models import heads
 from tfmdl.models.layers import LayerFactory

@@ -14,6 +14,7 @@ reruns what is stale, ``bin/report`` warns about mixed versions).
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -24,6 +25,10 @@ from typing import Any, Optional
 import numpy as np
 
 FORMAT_VERSION = 1
+# Metadata of a config dataclass field that never changes a label's
+# probability (logging, recorded curves, speed): left out of a labels
+# file's header and of the settings a run is counted under.
+SAME_BITS = {"changes_bits": False}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -143,16 +148,17 @@ def write_npz(path: str, **arrays: np.ndarray) -> None:
 
 
 def library_versions() -> dict:
-  """Versions of everything a codelength depends on (for results.json)."""
-  import keras  # pylint: disable=g-import-not-at-top
+  """Versions of everything a codelength depends on (for results.json),
+  read from the installed packages' metadata (importing TFP only to read its
+  version would cost a run half a second)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
-  import tf_keras  # pylint: disable=g-import-not-at-top
   import tfmdl  # pylint: disable=g-import-not-at-top
+  version = importlib.metadata.version
   return {
       "tfmdl": tfmdl.__version__, "tensorflow": tf.__version__,
-      "tensorflow_probability": tfp.__version__, "keras": keras.__version__,
-      "tf_keras": tf_keras.__version__, "numpy": np.__version__,
+      "tensorflow_probability": version("tensorflow-probability"),
+      "keras": version("keras"), "tf_keras": version("tf-keras"),
+      "numpy": np.__version__,
       "python": platform.python_version(), "machine": platform.machine(),
       "devices": [d.name for d in tf.config.list_logical_devices()],
   }

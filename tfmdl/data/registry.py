@@ -11,11 +11,12 @@ Example:
 """
 
 import dataclasses
-import hashlib
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
+from tfmdl.data import labelled
 from tfmdl.data import preprocessing
 from tfmdl.data import sources
 from tfmdl.data import synthetic
@@ -52,18 +53,15 @@ class Dataset:
   random_labels: bool
   source: str
 
-  def fingerprint(self) -> str:
-    """SHA-256 (hex) of the name, the shapes, y_train and x_train bytes.
+  @functools.cached_property
+  def train(self) -> labelled.LabelledData:
+    """The training set as every code reads it (checked, fingerprinted)."""
+    return labelled.labelled(self.x_train, self.y_train, self.num_classes)
 
-    Two data sets with the same fingerprint hold the same training examples
-    and labels in the same order.
-    """
-    digest = hashlib.sha256()
-    digest.update(f"{self.name}|{self.x_train.shape}|{self.x_train.dtype}|"
-                  f"{self.y_train.shape}|{self.y_train.dtype}|".encode())
-    digest.update(np.ascontiguousarray(self.y_train))
-    digest.update(np.ascontiguousarray(self.x_train))
-    return digest.hexdigest()
+  def fingerprint(self) -> str:
+    """:func:`tfmdl.data.labelled.fingerprint` of the training examples in
+    their order: the same as the API's for the same arrays."""
+    return self.train.fingerprint
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,19 +14,20 @@ here, once::
     cli.run_main(main, _FLAGS)
 
 ``bin/prequential --model=vgg --dataset=cifar10`` is shorthand for
-``--config=configs/prequential_cifar10.py:vgg``; with an explicit ``--config``
-the two flags override ``config.dataset`` and ``config.model``. Field
-overrides (``--config.train.max_epochs=5``) work either way. (The pattern of
-google-research/big_vision: the experiment is the config, the command line
-picks it and overrides fields.)
+``--config=configs/prequential_cifar10.py:vgg``: the two flags only pick the
+config file and its argument (the config file resolves a model alias, once);
+with an explicit ``--config`` they are refused. Field overrides
+(``--config.train.max_epochs=5``) work either way, on the fields of the
+binary's own config sections only: another code's section is refused in one
+line. (The pattern of google-research/big_vision: the experiment is the
+config, the command line picks it and overrides fields.)
 
 Usage errors (bad flags, unknown config fields, bad config, bad data) end with
 a one-line message and exit status 2, before any results file is written;
 other failures (a full disk) with a one-line message and exit status 1.
 
 Importing this module quiets TensorFlow's C++ start-up logging, which must be
-set before TensorFlow loads: binaries import it first, and TensorFlow only
-inside ``main``, so that bad input is refused before that import.
+set before TensorFlow loads: binaries import it first.
 """
 
 import dataclasses
@@ -40,7 +41,6 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
-from tfmdl import progress
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The flags defined here are defined for the binary that calls
@@ -72,6 +72,15 @@ def with_default_config(argv: Sequence[str], code: str,
   ``--<config_argument>`` (``--model``; ``bin/tune``'s ``--code``)."""
   argv = list(argv)
   if _flag_value(argv, "config") is not None:
+    given = [f"--{name}" for name in ("dataset", config_argument)
+             if _flag_value(argv, name) is not None]
+    if given:
+      sys.stderr.write(
+          f"error: {' and '.join(given)} pick the config file, and --config "
+          f"gives it: pass the model as the config's argument "
+          f"(--config=configs/{code}_<dataset>.py:<{config_argument}>) or "
+          "set --config.<field>\n")
+      sys.exit(USAGE_ERROR)
     return argv
   dataset = _flag_value(argv, "dataset") or default_dataset
   model = _flag_value(argv, config_argument)
@@ -149,8 +158,9 @@ def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
         "events and the code's other files.", flag_values=flag_values)
   return ConfigFlags(
       code=code, config_argument=config_argument, config=config,
-      dataset=flags.DEFINE_string("dataset", None, "A data set name.",
-                                  flag_values=flag_values),
+      dataset=flags.DEFINE_string(
+          "dataset", None, "A data set: picks configs/<code>_<dataset>.py.",
+          flag_values=flag_values),
       data_dir=flags.DEFINE_string("data_dir", None,
                                    "Folder with local data.",
                                    flag_values=flag_values),
@@ -165,16 +175,9 @@ def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
 
 
 def config_from_flags(handles: ConfigFlags) -> ml_collections.ConfigDict:
-  """The parsed ``--config`` with ``--dataset``, ``--model`` (a new model
-  starts from its default options), ``--random_labels``, ``--data_dir`` and
-  ``--verbose`` applied."""
+  """The parsed ``--config`` with ``--random_labels``, ``--data_dir`` and
+  ``--verbose`` applied (``--dataset`` and ``--model`` picked the file)."""
   config = handles.config.value
-  if handles.dataset.value is not None:
-    config.dataset = handles.dataset.value
-  model = handles.model.value if handles.model is not None else None
-  if model is not None and model != config.model:
-    config.model = model
-    config.model_options = type(config.model_options)()
   if handles.random_labels.value:
     config.random_labels = True
   if handles.data_dir.value is not None:
@@ -185,7 +188,6 @@ def config_from_flags(handles: ConfigFlags) -> ml_collections.ConfigDict:
 
 
 def _exit(message: str, status: int):
-  progress.interrupt()
   line = message.splitlines()[0] if message else "unknown error"
   sys.stderr.write(f"error: {line}\n")
   sys.exit(status)
@@ -203,8 +205,9 @@ def parse_flags(argv: Sequence[str],
   except (AttributeError, KeyError) as e:
     # ml_collections' way of saying that an overridden field does not exist.
     field = str(e.args[0] if e.args else e).strip("\"'")
-    _exit(f"unknown config field {field!r} in a --config.<field> override "
-          "(see tfmdl/experiments/defaults.py for the fields)", USAGE_ERROR)
+    _exit(f"unknown config field {field!r} in a --config.<field> override: "
+          "not a field of this binary's config (bin/<binary> --helpfull, or "
+          "the config file, lists them)", USAGE_ERROR)
   if "config" in flag_values and flag_values["config"].value is not None:
     try:
       flag_values["config"].value.keys()

@@ -2,12 +2,12 @@
 
 :func:`compress` is Alice: it loads the config's data set, range-codes its
 training labels with the prequential models
-(:func:`tfmdl.label_file.encode_labels`) and writes them behind a header
+(:func:`~tfmdl.codes.prequential.label_file.encode_labels`) and writes them behind a header
 (:func:`file_header`) that says how to replay the training. :func:`decompress`
 is Bob: from the file and the inputs alone it replays that training
-(:func:`tfmdl.label_file.decode_labels`), checks the result and writes the
+(:func:`~tfmdl.codes.prequential.label_file.decode_labels`), checks the result and writes the
 labels. The file format, its checks and its limits are
-:mod:`tfmdl.compression`'s; this module fills and reads the header from a
+:mod:`tfmdl.codes.prequential.label_file`'s; this module fills and reads the header from a
 config (``bin/compress``, ``bin/decompress``; docs/compression.md).
 """
 
@@ -20,25 +20,25 @@ from typing import Optional
 import ml_collections
 import numpy as np
 
-from tfmdl.codes.prequential import label_file
-from tfmdl.codes import prequential
 from tfmdl import results
 from tfmdl import training
 from tfmdl.bits.uniform import uniform_bits
+from tfmdl.codes import prequential as prequential_codes
+from tfmdl.codes import registry
+from tfmdl.codes.prequential import label_file
 from tfmdl.data import Dataset
+from tfmdl.data import labelled
 from tfmdl.experiments import common
-from tfmdl.experiments import defaults
-from tfmdl.experiments.prequential import prequential_config
+from tfmdl.experiments import config as config_lib
+from tfmdl.experiments import prequential
 
-# The config's parts that decide Bob's replay, and within them the fields
-# that do not (logging, evaluations that do not feed back). The rest of a
-# config (where the data lie, the test set, how random labels are drawn,
-# other learners) does not enter decoding and stays out of the file.
+# The top-level config fields that decide Bob's replay; the rest (where the
+# data lie, the test set, how random labels are drawn) does not enter
+# decoding and stays out of the file, as do the sections of the learner not
+# used and the fields marked SAME_BITS (tfmdl.results).
 DECODING_FIELDS = ("dataset", "data_seed", "num_train", "model",
                    "model_options", "seed", "strategy", "deterministic",
-                   "train", "prequential")
-_NOT_DECODING = {"train": ("verbose",),
-                 "prequential": ("record_epoch_bits", "final_model")}
+                   "learner")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,30 +79,39 @@ class CompressResult:
     return self.payload_bits - self.quantized_bits
 
 
+def _decoding_sections(config: ml_collections.ConfigDict) -> dict:
+  """The config sections of the run's learner: name -> dataclass."""
+  code = "online" if config.learner == "online" else "prequential"
+  return registry.get(code).section_classes()
+
+
 def decoding_settings(config: ml_collections.ConfigDict) -> dict:
-  """The part of ``config`` that Bob's replay depends on
-  (:data:`DECODING_FIELDS`), as a dict."""
-  settings = {}
-  for field in DECODING_FIELDS:
-    value = config[field]
-    if isinstance(value, ml_collections.ConfigDict):
-      value = {k: v for k, v in value.to_dict().items()
-               if k not in _NOT_DECODING.get(field, ())}
-    settings[field] = value
+  """The part of ``config`` that Bob's replay depends on, as a dict:
+  :data:`DECODING_FIELDS` and the learner's sections, less the fields that
+  never change a probability."""
+  settings = {field: config[field] for field in DECODING_FIELDS}
+  settings["model_options"] = config.model_options.to_dict()
+  for name, cls in _decoding_sections(config).items():
+    same = {f.name for f in dataclasses.fields(cls)
+            if f.metadata == results.SAME_BITS}
+    settings[name] = {k: v for k, v in config[name].to_dict().items()
+                      if k not in same}
   return results.json_round_trip(settings)
 
 
 def decoding_config(settings: dict) -> ml_collections.ConfigDict:
   """A complete config from a header's :func:`decoding_settings`: the
-  defaults of :func:`tfmdl.experiments.defaults.base_config` elsewhere."""
-  merged = defaults.base_config(settings["dataset"],
-                                settings["model"]).to_dict()
+  dataclasses' defaults elsewhere."""
+  config = prequential.default_config(settings["dataset"], settings["model"])
+  config.model_options = ml_collections.ConfigDict(settings["model_options"])
   for field, value in settings.items():
-    if isinstance(value, dict) and field != "model_options":
-      merged[field] = dict(merged[field], **value)
+    if field == "model_options":
+      continue
+    if isinstance(value, dict):
+      config[field].update(value)
     else:
-      merged[field] = value
-  return ml_collections.ConfigDict(merged)
+      config[field] = value
+  return config
 
 
 def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
@@ -110,15 +119,15 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
   before he does. Nothing in it depends on the labels.
 
   Fields: ``code`` (``"prequential"``), ``config``
-  (:func:`decoding_settings`), ``inputs_fingerprint`` (sha256 of the inputs'
-  dtype, shape and bytes, :func:`tfmdl.label_file.inputs_fingerprint`) and
-  ``environment`` (:func:`tfmdl.label_file.environment`). The schedule, the
-  block seeds, n and K follow from the config and the inputs.
+  (:func:`decoding_settings`), ``inputs_fingerprint``
+  (:func:`tfmdl.data.labelled.inputs_fingerprint`) and
+  ``environment`` (:func:`label_file.environment`). The schedule, the seeds,
+  n and K follow from the config and the inputs.
   """
   return {
       "code": "prequential",
       "config": decoding_settings(config),
-      "inputs_fingerprint": label_file.inputs_fingerprint(dataset.x_train),
+      "inputs_fingerprint": labelled.inputs_fingerprint(dataset.x_train),
       "environment": label_file.environment(),
   }
 
@@ -130,21 +139,18 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
   the payload.
 
   Raises:
-    ValueError: on a bad config, ``config.deterministic`` off, or a learner
-      other than ``"block"``.
+    ValueError: on a bad config, or ``config.deterministic`` off.
   """
   began = time.perf_counter()
   if not config.deterministic:
     raise ValueError("compression needs config.deterministic=True: the "
                      "decoder must replay the training bit for bit")
-  if config.get("learner", "block") != "block":
-    raise ValueError(f"compression supports the block learner only, not "
-                     f"config.learner={config.learner!r}")
+  learner = prequential.learner_config(config)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   encoded = label_file.encode_labels(
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, prequential_config(config),
+      dataset.num_classes, _protocol_config(config), learner,
       training.get_strategy(config.strategy))
   written = label_file.write_file(
       path, file_header(config, dataset), encoded.payload,
@@ -189,14 +195,14 @@ def decompress(path: str, out: str, *, force: bool = False,
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
-  if label_file.inputs_fingerprint(x) != saved["inputs_fingerprint"]:
+  if labelled.inputs_fingerprint(x) != saved["inputs_fingerprint"]:
     raise ValueError(f"the inputs differ from those {path} was encoded with "
                      "(inputs fingerprint mismatch: other data, order or "
                      "preprocessing)")
-  pconfig = prequential_config(config)
   y = label_file.decode_labels(
       common.model_fn(config, dataset), x, dataset.num_classes,
-      labels_file.payload, prequential.schedule(len(x), pconfig), pconfig,
+      labels_file.payload, _protocol_config(config),
+      prequential.learner_config(config),
       training.get_strategy(config.strategy))
   y = y.astype(dataset.y_train.dtype)
   if label_file.labels_checksum(y) != labels_file.labels_checksum:
@@ -211,6 +217,12 @@ def decompress(path: str, out: str, *, force: bool = False,
   return DecompressResult(path=out, n=len(y), num_classes=dataset.num_classes,
                           environment_diffs=tuple(diffs),
                           wall_s=time.perf_counter() - began)
+
+
+def _protocol_config(config: ml_collections.ConfigDict
+                     ) -> prequential_codes.PrequentialConfig:
+  return config_lib.instance(prequential_codes.PrequentialConfig, config,
+                             "prequential")
 
 
 def bits_summary(result: CompressResult) -> str:

@@ -1,8 +1,8 @@
 """A switch or self-switch experiment: saved prequential runs -> results.json.
 
 Takes finished prequential runs (``bin/prequential`` workdirs read by
-:func:`tfmdl.switch.load_runs`), computes the codes of :mod:`tfmdl.switch`
-and writes to the workdir ``results.json``, TensorBoard
+:func:`load_runs`), computes the codes of :mod:`tfmdl.codes.switch` and
+writes to the workdir ``results.json``, TensorBoard
 scalars and ``figure3_cumulative.png`` (the cumulative-codelength panel of
 the paper's Figure 3: cumulative codelength minus the best prequential
 run's against samples transmitted). No model is trained. ``results.json``
@@ -20,6 +20,7 @@ code) and ``<code>_strategies/<strategy>_cumulative_kbits`` with step =
 samples transmitted, on a log-spaced grid plus the block ends.
 """
 
+import math
 import os
 import re
 import time
@@ -31,17 +32,99 @@ import numpy as np
 
 from tfmdl import results
 from tfmdl import summaries
-from tfmdl.codes import switch
 from tfmdl.bits import units
-from tfmdl.experiments import common
+from tfmdl.codes import registry
+from tfmdl.codes import switch
+from tfmdl.codes.prequential import block_bounds
+from tfmdl.experiments import workdir as workdir_lib
 from tfmdl.report import figures
 
-FIGURE = "figure3_cumulative.png"
+FIGURE = workdir_lib.SWITCH_FIGURE
 HINDSIGHT_NOTE = ("not a codelength: the best strategy of each block chosen "
                   "after seeing the block, unpaid (what the paper's Table 2 "
                   "reports as switch)")
 # Points of the TensorBoard curves (log-spaced), besides the block ends.
 _CURVE_POINTS = 200
+# Relative tolerance between a run's saved codelength and its block files.
+_SUM_RTOL = 1e-6
+
+
+def load_run(path: str) -> switch.PrequentialRun:
+  """Read the prequential run saved in workdir ``path``.
+
+  Raises:
+    ValueError: no ``results.json`` or block files, not a prequential run, or
+      block files that disagree with ``results.json``.
+  """
+  record = workdir_lib.read_results(path)
+  if record is None:
+    raise ValueError(f"no results.json in {path}: not a finished prequential "
+                     "run (run bin/prequential into it first)")
+  if record.get("code") not in registry.codes_of("prequential"):
+    raise ValueError(f"{path} holds a {record.get('code')!r} run, not a "
+                     "prequential one")
+  timesteps = tuple(record["timesteps"])
+  per_sample, epoch_bits = [], []
+  for index, (start, end) in enumerate(block_bounds(timesteps)):
+    try:
+      block = workdir_lib.read_block(path, index)
+    except OSError as e:
+      raise ValueError(f"{path}: block {index}'s files are missing or "
+                       f"unreadable ({e.strerror or e})") from e
+    if block.per_sample_bits.shape != (end - start,):
+      raise ValueError(f"{path}: block {index} has "
+                       f"{block.per_sample_bits.shape} per-sample bits, "
+                       f"[{start}, {end}) needs {end - start}")
+    epochs = block.epoch_bits
+    if index == 0:
+      epochs = block.per_sample_bits[None, :]  # uniform: one "epoch"
+    elif epochs is not None and (epochs.ndim != 2 or
+                                 epochs.shape[1] != end - start):
+      raise ValueError(f"{path}: block {index} has epoch_bits of shape "
+                       f"{epochs.shape}, [{start}, {end}) needs (epochs + 1, "
+                       f"{end - start})")
+    per_sample.append(block.per_sample_bits)
+    epoch_bits.append(epochs)
+  per_sample = np.concatenate(per_sample)
+  config = record.get("config", {})
+  setting_bits = float(record.get("setting_bits", 0.0))
+  if not math.isclose(per_sample.sum() + setting_bits,
+                      record["codelength_bits"], rel_tol=_SUM_RTOL):
+    raise ValueError(f"{path}: block files sum to {per_sample.sum():.3f} "
+                     f"bits (+ {setting_bits:.3f} setting bits), results.json "
+                     f"says {record['codelength_bits']:.3f}")
+  return switch.PrequentialRun(
+      path=path, dataset=record["dataset"], model=record["model"],
+      random_labels=bool(record.get("random_labels", False)),
+      n=int(record["n"]), num_classes=int(record["num_classes"]),
+      timesteps=timesteps, data_fingerprint=record["data_fingerprint"],
+      codelength_bits=float(record["codelength_bits"]),
+      test_accuracy=record.get("test_accuracy"), per_sample_bits=per_sample,
+      epoch_bits=(None if any(e is None for e in epoch_bits)
+                  else tuple(epoch_bits)),
+      max_epochs=config.get("train", {}).get("max_epochs"),
+      wall_s=float(record["wall_s"]),
+      model_options=config.get("model_options"), setting_bits=setting_bits)
+
+
+def load_runs(paths: Sequence[str], *,
+              self_switch: bool = False) -> list:
+  """Read and check the runs of a switch (or self-switch) code.
+
+  Refuses, with a ValueError, everything :func:`switch.switch_runs` or
+  :func:`switch.self_switch_run` would: no runs, an unreadable or
+  incompatible run, a self-switch over several runs or over a run without
+  ``epoch_bits``.
+  """
+  if not paths:
+    raise ValueError("no runs given (--runs=DIR1,DIR2,...)")
+  if self_switch and len(paths) != 1:
+    raise ValueError(f"the self-switch code takes one run, got {len(paths)}")
+  runs = [load_run(p) for p in paths]
+  switch.check_compatible(runs)
+  if self_switch:
+    switch.check_epoch_bits(runs[0])
+  return runs
 
 
 def curve_steps(n: int, timesteps: Sequence[int],
@@ -125,7 +208,7 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   """The switch (or, with ``self_switch``, self-switch) code of saved runs.
 
   Args:
-    runs: prequential runs from :func:`tfmdl.switch.load_runs`; exactly one
+    runs: prequential runs from :func:`load_runs`; exactly one
       for the self-switch code.
     workdir: where results.json, the figure and ``tb/`` go; not a run's own
       workdir.
@@ -133,7 +216,7 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
     settings: the priors, fixed in advance.
 
   Returns:
-    The :class:`tfmdl.switch.SwitchResult`; ``results.json`` holds its
+    The :class:`tfmdl.codes.switch.SwitchResult`; ``results.json`` holds its
     numbers.
 
   Raises:
@@ -151,7 +234,7 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   result = (switch.self_switch_run(runs[0], settings) if self_switch
             else switch.switch_runs(runs, settings))
   config = _identity(result.code, runs, settings)
-  wd = common.Workdir(workdir, config, runs[0].data_fingerprint)
+  wd = workdir_lib.Workdir(workdir, config, runs[0].data_fingerprint)
   logging.info("%s code of %s over %d strategies: %.1f bits", result.code,
                runs[0].dataset, len(result.strategy_names),
                result.codelength_bits)
@@ -162,7 +245,7 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   record = result_record(result, runs, config, time.perf_counter() - began)
   figure = figures.switch_figure([record], runs[0].dataset)
   results.write_bytes(wd.file(FIGURE), figures.png_bytes(figure))
-  results.write_json(wd.file("results.json"), record)
+  wd.write_results(record)
   return result
 
 
@@ -203,7 +286,7 @@ def result_record(result: switch.SwitchResult,
       "test_accuracy": None if best_run is None else best_run.test_accuracy,
       "test_accuracy_source": (
           None if best_run is None else
-          f"best final-model test accuracy of the runs: {best_run.path} "
+          f"best test accuracy of the runs: {best_run.path} "
           f"({best_run.model})"),
       "parts": parts,
       "headline_method": "mixture",
@@ -222,6 +305,7 @@ def result_record(result: switch.SwitchResult,
       "hindsight_bound_bits": result.hindsight_bound_bits,
       "hindsight_bound_note": HINDSIGHT_NOTE,
       "settings": config.settings.to_dict(),
+      "setting_bits": result.setting_bits,
       "runs": [r.summary() for r in runs],
       "timesteps": result.timesteps,
       "curves": curve_record(curves, curve_steps(result.n, result.timesteps)),

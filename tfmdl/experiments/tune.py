@@ -9,15 +9,14 @@ hyperparameters, codelength and workdir); rerunning into the same workdir
 replays the finished trials into a fresh oracle (checking it proposes the same
 hyperparameters) and runs only the rest. ``tune.max_trials`` is not part of the
 workdir's identity: a search can be extended to more trials, or reported over
-its first T (but T belongs to the code: see :mod:`tfmdl.tuning`).
+its first T (but T belongs to the code: see :mod:`tfmdl.codes.tuning`).
 
 TensorBoard: ``tb/`` holds the HParams experiment (the search space and the
 metric ``tune/codelength_kbits``); ``tb/trial_NNN`` each trial's
 hyperparameters and scalars (step 0). What the reported numbers mean and why
-they are codes: :mod:`tfmdl.tuning`.
+they are codes: :mod:`tfmdl.codes.tuning`.
 """
 
-import glob
 import os
 import time
 
@@ -27,7 +26,6 @@ from ml_collections import config_dict
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp_api
 
-from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
 from tfmdl.codes import tuning
@@ -36,6 +34,8 @@ from tfmdl.bits.uniform import uniform_bits
 from tfmdl.experiments import common
 from tfmdl.experiments import prequential
 from tfmdl.experiments import variational
+from tfmdl.experiments.workdir import TENSORBOARD
+from tfmdl.experiments.workdir import Workdir
 
 CODE = "tune"
 METRIC = f"{CODE}/codelength_kbits"
@@ -49,14 +49,12 @@ def add_defaults(config: ml_collections.ConfigDict, code: str = "prequential"
   (``random``, ``bayesian``, ``hyperband``), ``max_trials`` (T), ``seed``
   (the oracle's, >= 1), ``factor`` (Hyperband; its budget is
   ``train.max_epochs``), ``num_initial_points`` (Bayesian) and ``space``: one
-  tuple of choices per hyperparameter of :data:`tfmdl.tuning.KNOBS`, fixed in
+  tuple of choices per hyperparameter of :data:`tfmdl.codes.tuning.KNOBS`, fixed in
   advance (a one-value tuple fixes it; a missing field keeps the config's
   value). ``space.model`` defaults to ``(config.model,)``. The trial's model
   options: see :func:`trial_config`.
   """
-  if "variational" not in config:
-    config.variational = variational.add_defaults(
-        ml_collections.ConfigDict()).variational
+  variational.add_defaults(config)
   config.tune = ml_collections.ConfigDict(dict(
       code=code, search="random", max_trials=5, seed=1, factor=3,
       num_initial_points=config_dict.placeholder(int),
@@ -91,9 +89,12 @@ def trial_config(config: ml_collections.ConfigDict,
   """
   trial = config.copy_and_resolve_references()
   code = config.tune.code
+  other = (set(variational.SECTIONS) if code == "prequential" else
+           set(prequential.SECTIONS) | {"learner"}) - {"train"}
   with trial.unlocked():
-    del trial["tune"]
-    del trial["variational" if code == "prequential" else "prequential"]
+    for name in {"tune"} | other:
+      if name in trial:
+        del trial[name]
   options = (config.model_options.to_dict()
              if hyperparameters["model"] == config.model else {})
   options.update(space.model_options(hyperparameters))
@@ -107,16 +108,12 @@ def trial_config(config: ml_collections.ConfigDict,
   return trial
 
 
-def _trial_name(index: int) -> str:
-  return f"trial_{index:03d}"
-
-
-def _run_trial(config, space, workdir: common.Workdir):
+def _run_trial(config, space, workdir: Workdir):
   """``run_trial(index, hyperparameters)`` for :func:`tuning.run_search`."""
   module = prequential if config.tune.code == "prequential" else variational
 
   def run_trial(index: int, hyperparameters: dict) -> tuning.TrialOutcome:
-    relative = os.path.join("trials", _trial_name(index))
+    relative = workdir.trial_workdir(index)
     logging.info("trial %d: %s in %s", index + 1, hyperparameters, relative)
     result = module.run(trial_config(config, space, hyperparameters),
                         workdir.file(relative))
@@ -127,20 +124,7 @@ def _run_trial(config, space, workdir: common.Workdir):
   return run_trial
 
 
-def save_trial(workdir: common.Workdir, record: tuning.TrialRecord) -> None:
-  results.write_json(
-      workdir.file("trials", _trial_name(record.index) + ".json"),
-      record.summary())
-
-
-def load_trials(workdir: common.Workdir) -> list:
-  """Trials that an earlier run into this workdir finished."""
-  return [tuning.TrialRecord.from_summary(results.read_json(path))
-          for path in sorted(glob.glob(workdir.file("trials",
-                                                    "trial_*.json")))]
-
-
-def write_hparams_config(workdir: common.Workdir, space: tuning.SearchSpace,
+def write_hparams_config(workdir: Workdir, space: tuning.SearchSpace,
                          search: tuning.Search) -> None:
   """The HParams experiment in ``tb/``: the space and the metric."""
   hparams = [hp_api.HParam(knob, hp_api.Discrete(list(space.values[knob])))
@@ -158,10 +142,10 @@ def write_hparams_config(workdir: common.Workdir, space: tuning.SearchSpace,
   writer.flush()
 
 
-def write_trial_summary(workdir: common.Workdir, record: tuning.TrialRecord,
+def write_trial_summary(workdir: Workdir, record: tuning.TrialRecord,
                         uniform: float) -> None:
   """One HParams session, ``tb/trial_NNN``, unless it is there already."""
-  logdir = workdir.file("tb", _trial_name(record.index))
+  logdir = workdir.file(TENSORBOARD, workdir.trial_name(record.index))
   if os.path.exists(logdir):
     return
   writer = summaries.SummaryWriter(logdir)
@@ -188,7 +172,7 @@ def run(config: ml_collections.ConfigDict, workdir: str
   """Run (or resume) the search of ``config`` in ``workdir``.
 
   Returns:
-    The :class:`tfmdl.tuning.SearchResult`; ``results.json`` holds its
+    The :class:`tfmdl.codes.tuning.SearchResult`; ``results.json`` holds its
     numbers.
   """
   began = time.perf_counter()
@@ -199,24 +183,24 @@ def run(config: ml_collections.ConfigDict, workdir: str
   search = make_search(config)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
-  wd = common.Workdir(workdir, _identity(config), dataset.fingerprint())
+  wd = Workdir(workdir, _identity(config), dataset.fingerprint())
   uniform = uniform_bits(len(dataset.y_train), dataset.num_classes)
   if not os.path.exists(wd.tensorboard_dir):
     write_hparams_config(wd, space, search)
-  done = load_trials(wd)
+  done = [tuning.TrialRecord.from_summary(r) for r in wd.load_trials()]
   for record in done:
     write_trial_summary(wd, record, uniform)
 
   def trial_callback(record):
-    save_trial(wd, record)
+    wd.save_trial(record.index, record.summary())
     write_trial_summary(wd, record, uniform)
 
   result = tuning.run_search(
       search, space, _run_trial(config, space, wd),
       directory=wd.file("keras_tuner"), done=done,
       trial_callback=trial_callback)
-  results.write_json(wd.file("results.json"), result_record(
-      result, config, dataset, time.perf_counter() - began))
+  wd.write_results(result_record(result, config, dataset,
+                                 time.perf_counter() - began))
   return result
 
 
@@ -226,8 +210,8 @@ def result_record(result: tuning.SearchResult,
   """The results.json of a search; the headline is the mixture."""
   best = result.best
   return common.result_record(
-      f"{CODE}/{config.tune.code}", config, dataset, result.codelength_bits,
-      wall_s=wall_s,
+      f"{CODE}/{config.tune.code}", config, dataset, dict(
+      codelength_bits=result.codelength_bits,
       search=config.tune.search,
       selection_rule=result.rule,
       headline="mixture",
@@ -245,4 +229,4 @@ def result_record(result: tuning.SearchResult,
       num_trials=len(result.trials),
       best_trial=best.summary(),
       trials=[t.summary() for t in result.trials],
-      trials_wall_s=sum(t.wall_s for t in result.trials))
+      trials_wall_s=sum(t.wall_s for t in result.trials)), wall_s=wall_s)

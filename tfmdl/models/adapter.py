@@ -31,13 +31,19 @@ and, given a few inputs, called on them: an output made of probabilities that
 the head did not reveal (a ``Lambda`` softmax) is refused.
 
 A model taking a dict of inputs gets them packed into one matrix by the data
-side (:class:`tfmdl.data.user.InputLayout`); :meth:`LogitsModelFn.with_layout`
+side (:class:`tfmdl.data.labelled.InputLayout`); :meth:`ModelFn.with_layout`
 puts the unpacking in front of the model.
 
-For the variational code, :func:`as_variational_model_fn` gives the
-``model_fn(seed, prior_stddev)`` it calls, converting a ``tf_keras`` model's
-``Dense``/``Conv2D`` layers to Flipout (:mod:`tfmdl.models.flipout`); a Keras
-3 model is first translated to ``tf_keras`` (:mod:`tfmdl.models.translate`).
+One class, :class:`ModelFn`, does this for every code, with a *transform*
+between the fresh model and its logits: none for the deterministic codes;
+for the variational code, which calls ``model_fn(seed, prior_stddev)``,
+:class:`~tfmdl.models.flipout.Flipout` turns a ``tf_keras`` model's
+``Dense``/``Conv2D`` layers into Flipout twins under that prior (a Keras 3
+model is first translated to ``tf_keras``, :mod:`tfmdl.models.translate`),
+and
+:data:`~tfmdl.models.flipout.BUILT` takes a source that builds its own
+Flipout model from ``(seed, prior_stddev)`` (the zoo's variational
+builders).
 
 Example::
 
@@ -48,7 +54,6 @@ Example::
     logits_model = model_fn(seed=3)  # fresh weights from seed 3, logits out
 """
 
-import inspect
 import weakref
 from typing import Mapping, Optional
 
@@ -56,10 +61,8 @@ import numpy as np
 
 from tfmdl import keras_compat
 from tfmdl import training
-from tfmdl.data.user import InputLayout
-from tfmdl.models import flipout
+from tfmdl.data.labelled import InputLayout
 from tfmdl.models import heads
-from tfmdl.models import translate
 
 
 def _is_keras_model(obj) -> bool:
@@ -78,8 +81,7 @@ def _refuse_subclassed(model, variational: bool):
   name = type(model).__name__
   if variational:
     instead = ("the variational code needs its layers: pass it as a "
-               "Sequential or functional model, or a model_fn(seed, "
-               "prior_stddev) returning one built with Flipout layers")
+               "Sequential or functional model")
   else:
     instead = ("if its call returns logits, pass a function building a fresh"
                f" one: tfmdl.description_length(lambda seed: {name}(...), x, "
@@ -162,29 +164,39 @@ def _check_inputs_match(model, keys: Optional[tuple]) -> None:
         f"data give {keys or 'one array'}")
 
 
-class LogitsModelFn:
-  """``model_fn(seed)``: a fresh model outputting logits, from a user's model.
+class ModelFn:
+  """A fresh model outputting logits, from a user's model, for every seed.
+
+  ``model_fn(seed)``, or ``model_fn(seed, prior_stddev)`` with a Flipout
+  transform (module docstring).
 
   Attributes:
     head: the :class:`tfmdl.models.heads.Head` of the user's model.
     num_classes: K, the number of logits.
     layout: the packing of a dict of inputs, or None.
+    transform: None, or how the variational code's models are made
+      (:class:`tfmdl.models.flipout.Flipout` or
+      :data:`tfmdl.models.flipout.BUILT`).
   """
 
   def __init__(self, model_or_fn, num_classes: Optional[int] = None, *,
-               example=None, layout: Optional[InputLayout] = None):
-    """Checks the model by building it once (seed 0).
+               example=None, layout: Optional[InputLayout] = None,
+               transform=None):
+    """Checks the model by building it once (seed 0, prior scale 1).
 
     A built model's clone is made after seeding the global generators with
     0: the codes reseed them before every model they train.
 
     Args:
-      model_or_fn: a built Keras model or a ``model_fn(seed)``.
+      model_or_fn: a built Keras model or a ``model_fn(seed)`` (with the
+        :data:`~tfmdl.models.flipout.BUILT` transform, a
+        ``model_fn(seed, prior_stddev)``).
       num_classes: K; None to take the model's.
       example: a few inputs (an array or a dict of arrays, unpacked) to build
         a Sequential without an Input and to probe the outputs; optional.
       layout: the packing of a dict of inputs (then the built models take
         the packed matrix).
+      transform: see the class docstring.
 
     Raises:
       TypeError: if ``model_or_fn`` is neither a Keras model nor callable.
@@ -192,16 +204,21 @@ class LogitsModelFn:
         module docstring.
     """
     if _is_keras_model(model_or_fn):
-      self._model, self._fn = _built(model_or_fn, example), None
+      self._model = _built(model_or_fn, example,
+                           variational=transform is not None)
+      self._fn = None
     elif callable(model_or_fn):
       self._model, self._fn = None, model_or_fn
     else:
       raise TypeError("expected a Keras model or a model_fn(seed), got "
                       f"{type(model_or_fn).__name__}")
-    self._seen = weakref.WeakSet()
+    if transform is not None and self._model is not None:
+      transform.check(self._model)
+    self.transform = transform
     self._example = example
+    self._seen = weakref.WeakSet()
     self.layout = layout
-    model, self.head = self._logits_model(0)
+    model, self.head = self._logits_model(0, (1.0,) if transform else ())
     self.num_classes = self.head.num_classes
     if num_classes is not None and num_classes != self.num_classes:
       raise ValueError(
@@ -211,22 +228,30 @@ class LogitsModelFn:
     if example is not None:
       self._probe(model, example)
 
-  def _logits_model(self, seed: int):
-    """A fresh model from ``seed`` with logits out, and its head."""
+  def _source(self, seed: int, args: tuple):
+    """The user's model for ``seed``, before the transform's conversion."""
     if self._fn is None:
       training.seed_everything(seed)
-      model = _clone(self._model)
+      return _clone(self._model)
+    model = self._fn(seed, *args)
+    if not _is_keras_model(model):
+      raise TypeError(f"model_fn must return a Keras model, got "
+                      f"{type(model).__name__}")
+    if model in self._seen:
+      raise ValueError(
+          "model_fn returned the same model object twice: it must build a "
+          "fresh model at every call (or pass the built model itself, which"
+          " is cloned)")
+    self._seen.add(model)
+    return model
+
+  def _logits_model(self, seed: int, args: tuple):
+    """A fresh model from ``seed`` (and the transform's ``args``) with
+    logits out, and its head."""
+    if self.transform is None:
+      model = self._source(seed, ())
     else:
-      model = self._fn(seed)
-      if not _is_keras_model(model):
-        raise TypeError(f"model_fn must return a Keras model, got "
-                        f"{type(model).__name__}")
-      if model in self._seen:
-        raise ValueError(
-            "model_fn returned the same model object twice: it must build a "
-            "fresh model at every call (or pass the built model itself, which"
-            " is cloned)")
-      self._seen.add(model)
+      model = self.transform(lambda *a: self._source(seed, a), seed, *args)
     if self._fn is not None and _is_subclassed(model):
       model, head = _declared_logits(model, self._example)
     else:
@@ -251,127 +276,43 @@ class LogitsModelFn:
           f"summing to 1) after layer {self.head.layer!r}, not logits: end it "
           "with a linear layer or a softmax activation")
 
-  def with_layout(self, layout: Optional[InputLayout]) -> "LogitsModelFn":
+  def with_layout(self, layout: Optional[InputLayout]) -> "ModelFn":
     """The same model behind the unpacking of ``layout`` (self if None or
     already so)."""
     if layout is None or layout == self.layout:
       return self
-    return LogitsModelFn(self._fn if self._model is None else self._model,
-                         self.num_classes, example=self._example,
-                         layout=layout)
+    return ModelFn(self._fn if self._model is None else self._model,
+                   self.num_classes, example=self._example, layout=layout,
+                   transform=self.transform)
 
-  def __call__(self, seed: int):
-    """A fresh model from ``seed`` that outputs ``num_classes`` logits."""
-    model, head = self._logits_model(seed)
-    _check_same_head(head, self.head, f"model_fn({seed})")
+  def __call__(self, seed: int, *args):
+    """A fresh model from ``seed`` that outputs ``num_classes`` logits;
+    with a transform, ``args`` is its prior scale."""
+    model, head = self._logits_model(seed, args)
+    if (head.kind, head.num_classes) != (self.head.kind,
+                                         self.head.num_classes):
+      raise ValueError(
+          f"model_fn{(seed,) + args} gives another head ({head.kind}, "
+          f"{head.num_classes} classes) than the first build "
+          f"({self.head.kind}, {self.head.num_classes} classes)")
     return model
 
 
-def _check_same_head(head: heads.Head, first: heads.Head, call: str) -> None:
-  if (head.kind, head.num_classes) != (first.kind, first.num_classes):
-    raise ValueError(f"{call} gives another head ({head.kind}, "
-                     f"{head.num_classes} classes) than the first build "
-                     f"({first.kind}, {first.num_classes} classes)")
-
-
 def as_model_fn(model_or_fn, num_classes: Optional[int] = None, *,
-                example=None) -> LogitsModelFn:
-  """``model_or_fn`` as a :class:`LogitsModelFn` (returned as is if it is
-  one already). Arguments as in :class:`LogitsModelFn`."""
-  if isinstance(model_or_fn, LogitsModelFn):
-    if num_classes is not None and num_classes != model_or_fn.num_classes:
-      raise ValueError(f"the model outputs {model_or_fn.num_classes} "
-                       f"classes, the data have {num_classes}")
-    return model_or_fn
-  return LogitsModelFn(model_or_fn, num_classes, example=example)
+                example=None, transform=None) -> ModelFn:
+  """``model_or_fn`` as a :class:`ModelFn` (returned as is if it is one
+  already, with the same transform). Arguments as in :class:`ModelFn`.
 
-
-def _tf_keras(model, example):
-  """``model`` itself if it is a ``tf_keras`` model, else its translation
-  (checked to give ``model``'s outputs on ``example`` if given)."""
-  if isinstance(model, keras_compat.keras3.Model):
-    return translate.to_tf_keras(model, example)
-  return model
-
-
-def _takes_prior(fn) -> bool:
-  """Whether ``fn`` is a ``model_fn(seed, prior_stddev)``."""
-  required = [p for p in inspect.signature(fn).parameters.values()
-              if p.default is p.empty and p.kind in (
-                  p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-  return len(required) >= 2
-
-
-class VariationalModelFn:
-  """``model_fn(seed, prior_stddev)`` of the variational code, from a user's
-  model.
-
-  A built ``tf_keras`` model, or a ``model_fn(seed)`` returning one, is
-  converted to Flipout (:func:`tfmdl.models.flipout.to_flipout`) for every
-  seed and prior scale, a Keras 3 one after its translation
-  (:func:`tfmdl.models.translate.to_tf_keras`); a ``model_fn(seed,
-  prior_stddev)`` is taken to build its own Flipout model. Either way the
-  head is read and turned into logits, as for :class:`LogitsModelFn`.
-
-  Attributes:
-    head, num_classes, layout: as for :class:`LogitsModelFn`.
+  Raises:
+    ValueError: a :class:`ModelFn` of another size or transform.
   """
-
-  def __init__(self, model_or_fn, num_classes: Optional[int] = None, *,
-               example=None, layout: Optional[InputLayout] = None):
-    """Checks the conversion by building the model once (seed 0, prior 1).
-
-    Raises:
-      ValueError: in one line, for a subclassed model, a layer without a
-        tf_keras or Flipout twin, or a head or size that cannot be measured.
-    """
-    if _is_keras_model(model_or_fn):
-      model = _tf_keras(_built(model_or_fn, example, variational=True),
-                        example)
-      flipout.check_convertible(model)
-      build = lambda seed, prior: flipout.to_flipout(
-          model, seed=seed, prior_stddev=prior)
-    elif callable(model_or_fn) and _takes_prior(model_or_fn):
-      build = model_or_fn
-    elif callable(model_or_fn):
-      build = lambda seed, prior: flipout.to_flipout(
-          _tf_keras(model_or_fn(seed), example), seed=seed,
-          prior_stddev=prior)
-    else:
-      raise TypeError("expected a Keras model or a model_fn, got "
-                      f"{type(model_or_fn).__name__}")
-    self._source = model_or_fn
-    self._build = build
-    self.layout = layout
-    self._logits = LogitsModelFn(lambda seed: build(seed, 1.0), num_classes,
-                                 example=example, layout=layout)
-    self.head = self._logits.head
-    self.num_classes = self._logits.num_classes
-
-  def with_layout(self, layout: Optional[InputLayout]
-                  ) -> "VariationalModelFn":
-    """The same model behind the unpacking of ``layout`` (self if None or
-    already so)."""
-    if layout is None or layout == self.layout:
-      return self
-    return VariationalModelFn(self._source, self.num_classes, layout=layout)
-
-  def __call__(self, seed: int, prior_stddev: float):
-    model, head = heads.to_logits(self._build(seed, prior_stddev))
-    _check_same_head(head, self.head, f"model_fn({seed}, {prior_stddev})")
-    if self.layout is None:
-      return model
-    _check_inputs_match(model, self.layout.keys)
-    return _packed(model, self.layout)
-
-
-def as_variational_model_fn(model_or_fn, num_classes: Optional[int] = None,
-                            *, example=None) -> VariationalModelFn:
-  """``model_or_fn`` as a :class:`VariationalModelFn` (as is if it is one)."""
-  if isinstance(model_or_fn, VariationalModelFn):
+  if isinstance(model_or_fn, ModelFn):
     if num_classes is not None and num_classes != model_or_fn.num_classes:
       raise ValueError(f"the model outputs {model_or_fn.num_classes} "
                        f"classes, the data have {num_classes}")
+    if (transform is None) != (model_or_fn.transform is None):
+      raise ValueError("the model_fn was adapted for another code (with "
+                       "or without a Flipout transform)")
     return model_or_fn
-  return VariationalModelFn(model_or_fn, num_classes, example=example)
-
+  return ModelFn(model_or_fn, num_classes, example=example,
+                 transform=transform)

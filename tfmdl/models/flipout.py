@@ -1,6 +1,6 @@
 """A user's ``tf_keras`` model with its weight layers turned into Flipout twins.
 
-The variational code (:mod:`tfmdl.variational`) prices a model by the KL
+The variational code (:mod:`tfmdl.codes.variational`) prices a model by the KL
 between a Gaussian posterior on its weights and a prior; it needs TFP Flipout
 layers, which exist only for Keras 2 (``tf_keras``). :func:`to_flipout`
 clones a user's model with every ``Dense`` and ``Conv2D`` layer replaced by
@@ -12,8 +12,9 @@ summed, unscaled KL loss per layer. Layers without weights are cloned as they
 are; ``BatchNormalization`` stays deterministic (its weights are sent as
 float32 by the variational code, as in the zoo's VGGb).
 
-Refused, each in one line naming the layer: a Keras 3 model, a subclassed or
-unbuilt model, any other layer with weights (``Embedding``, ``LSTM``,
+Refused by :func:`to_flipout`, each in one line naming the layer: a Keras 3
+model (the :class:`Flipout` transform translates one first,
+:mod:`tfmdl.models.translate`), a subclassed or unbuilt model, any other layer with weights (``Embedding``, ``LSTM``,
 ``Conv1D``...), regularizers or constraints on a converted layer (the code
 prices weights by their KL alone), and grouped convolutions.
 
@@ -25,11 +26,14 @@ Example::
     twin = to_flipout(model, seed=0, prior_stddev=0.1)
 """
 
+import dataclasses
+
 from tfmdl.keras_compat import keras3
 from tfmdl.keras_compat import tf_keras
-from tfmdl.models.layers import Conv2DFlipout
-from tfmdl.models.layers import DenseFlipout
+from tfmdl.models.flipout_layers import Conv2DFlipout
+from tfmdl.models.flipout_layers import DenseFlipout
 from tfmdl.models.layers import LayerFactory
+from tfmdl.models import translate
 
 _KEPT_DETERMINISTIC = (tf_keras.layers.BatchNormalization,)
 _EXTRA_TERMS = ("kernel_regularizer", "bias_regularizer",
@@ -130,3 +134,50 @@ def to_flipout(model, *, seed: int, prior_stddev: float = 1.0,
     return type(layer).from_config(layer.get_config())
 
   return tf_keras.models.clone_model(model, clone_function=convert)
+
+
+def _tf_keras(model):
+  """``model`` itself if it is a ``tf_keras`` model, else its translation
+  (:func:`tfmdl.models.translate.to_tf_keras`)."""
+  if isinstance(model, keras3.Model) and getattr(model, "outputs", None):
+    return translate.to_tf_keras(model)
+  return model
+
+
+@dataclasses.dataclass(frozen=True)
+class Flipout:
+  """The variational code's transform of a user's model
+  (:class:`tfmdl.models.adapter.ModelFn`): for each seed and prior scale,
+  the fresh model's Flipout twin (:func:`to_flipout`).
+
+  Attributes:
+    posterior_scale_init: the twin's initial untransformed posterior scale.
+  """
+  posterior_scale_init: float = -4.0
+
+  def check(self, model) -> None:
+    check_convertible(_tf_keras(model))
+
+  def __call__(self, source, seed: int, prior_stddev: float):
+    """The Flipout twin of ``source()`` (the user's fresh model; a Keras 3
+    one translated first)."""
+    model = _tf_keras(source())
+    check_convertible(model)
+    return to_flipout(model, seed=seed, prior_stddev=prior_stddev,
+                      posterior_scale_init=self.posterior_scale_init)
+
+
+class _Built:
+  """The transform of a source that builds its own Flipout model from
+  ``(seed, prior_stddev)`` (the zoo's ``models.build(...,
+  variational=True)``)."""
+
+  def check(self, model) -> None:
+    del model
+
+  def __call__(self, source, seed: int, prior_stddev: float):
+    del seed
+    return source(prior_stddev)
+
+
+BUILT = _Built()

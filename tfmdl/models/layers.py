@@ -13,49 +13,15 @@ Why the care about seeds and KL terms:
 - The variational code needs the KL between posterior and prior (nats) and
   scales it itself. Each Flipout layer here adds exactly one loss: the full,
   unscaled analytic KL of its kernel plus its bias (if it has one).
-"""
 
-import tensorflow as tf
-import tensorflow_probability as tfp
+The Flipout layers live in :mod:`tfmdl.models.flipout_layers`, imported when
+a variational model is built: the deterministic codes do not load
+TensorFlow Probability.
+"""
 
 from tfmdl.keras_compat import tf_keras
 
-tfd = tfp.distributions
-
 _SEED_STRIDE = 1009  # more than the seeded objects of any model here
-
-
-def normal_prior_fn(stddev: float):
-  """A TFP prior fn: a fixed ``N(0, stddev^2)`` on every scalar of the shape."""
-
-  def prior_fn(dtype, shape, name, trainable, add_variable_fn):
-    del name, trainable, add_variable_fn  # the prior has no variables
-    loc = tf.zeros(shape, dtype)
-    return tfd.Independent(
-        tfd.Normal(loc=loc, scale=tf.cast(stddev, dtype)),
-        reinterpreted_batch_ndims=len(shape))
-
-  return prior_fn
-
-
-class _SummedKL:
-  """Mixin: after the Flipout call, add one loss KL(q||p) of kernel + bias."""
-
-  def call(self, inputs):
-    outputs = super().call(inputs)
-    kl = tfd.kl_divergence(self.kernel_posterior, self.kernel_prior)
-    if self.bias_posterior is not None:
-      kl += tfd.kl_divergence(self.bias_posterior, self.bias_prior)
-    self.add_loss(kl)
-    return outputs
-
-
-class DenseFlipout(_SummedKL, tfp.layers.DenseFlipout):
-  """``tfp.layers.DenseFlipout`` that adds one KL loss (kernel + bias)."""
-
-
-class Conv2DFlipout(_SummedKL, tfp.layers.Convolution2DFlipout):
-  """``tfp.layers.Convolution2DFlipout`` that adds one KL loss."""
 
 
 class LayerFactory:
@@ -95,7 +61,9 @@ class LayerFactory:
   def dense(self, units: int, activation=None):
     """A ``Dense`` layer, or a ``DenseFlipout`` when variational."""
     if self.variational:
-      return DenseFlipout(units, activation=activation, **self.flipout_args())
+      from tfmdl.models import flipout_layers  # pylint: disable=g-import-not-at-top
+      return flipout_layers.DenseFlipout(units, activation=activation,
+                                         **self.flipout_args())
     return tf_keras.layers.Dense(units, activation=activation,
                                  **self._deterministic_args())
 
@@ -103,9 +71,10 @@ class LayerFactory:
              strides: int = 1):
     """A 'same'-padded ``Conv2D``, or its Flipout twin when variational."""
     if self.variational:
-      return Conv2DFlipout(filters, kernel_size, strides=strides,
-                           padding="same", activation=activation,
-                           **self.flipout_args())
+      from tfmdl.models import flipout_layers  # pylint: disable=g-import-not-at-top
+      return flipout_layers.Conv2DFlipout(
+          filters, kernel_size, strides=strides, padding="same",
+          activation=activation, **self.flipout_args())
     return tf_keras.layers.Conv2D(filters, kernel_size, strides=strides,
                                   padding="same", activation=activation,
                                   **self._deterministic_args())
@@ -128,9 +97,9 @@ class LayerFactory:
         bias_initializer="zeros")
 
   def _posterior_fn(self, loc_initializer):
-    return tfp.layers.default_mean_field_normal_fn(
-        loc_initializer=loc_initializer,
-        untransformed_scale_initializer=tf_keras.initializers.RandomNormal(
+    from tfmdl.models import flipout_layers  # pylint: disable=g-import-not-at-top
+    return flipout_layers.mean_field_normal_fn(
+        loc_initializer, tf_keras.initializers.RandomNormal(
             mean=self._posterior_scale_init, stddev=0.1,
             seed=self.next_seed()))
 
@@ -139,17 +108,18 @@ class LayerFactory:
 
     Without ``use_bias`` the layer gets no bias (no posterior, no prior).
     """
+    from tfmdl.models import flipout_layers  # pylint: disable=g-import-not-at-top
+    prior_fn = flipout_layers.normal_prior_fn
     kernel_loc = tf_keras.initializers.GlorotUniform(seed=self.next_seed())
     kernel_sample_seed, bias_sample_seed = self.next_seed(), self.next_seed()
     return dict(
         kernel_posterior_fn=self._posterior_fn(kernel_loc),
-        kernel_prior_fn=normal_prior_fn(self._prior_stddev),
+        kernel_prior_fn=prior_fn(self._prior_stddev),
         bias_posterior_fn=(self._posterior_fn("zeros") if use_bias else None),
-        bias_prior_fn=(normal_prior_fn(self._prior_stddev) if use_bias
-                       else None),
+        bias_prior_fn=(prior_fn(self._prior_stddev) if use_bias else None),
         kernel_posterior_tensor_fn=lambda q: q.sample(seed=kernel_sample_seed),
         bias_posterior_tensor_fn=lambda q: q.sample(seed=bias_sample_seed),
-        # One summed KL per layer is added by _SummedKL instead.
+        # One summed KL per layer is added by the layer itself instead.
         kernel_divergence_fn=None,
         bias_divergence_fn=None,
         seed=self.next_seed())
@@ -168,9 +138,9 @@ def _leaf_layers(model) -> list:
 
 def variational_layers(model) -> list:
   """The Flipout layers of ``model``, in order (nested models included)."""
+  from tfmdl.models import flipout_layers  # pylint: disable=g-import-not-at-top
   return [layer for layer in _leaf_layers(model)
-          if isinstance(layer, (tfp.layers.DenseFlipout,
-                                tfp.layers.Convolution2DFlipout))]
+          if isinstance(layer, flipout_layers.FLIPOUT_TYPES)]
 
 
 def deterministic_weights(model) -> list:

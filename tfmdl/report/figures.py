@@ -125,7 +125,7 @@ def figure2(runs: Sequence[loading.Run], dataset: str):
   run: per block, against samples transmitted (block end, log axis), the
   block's bits per sample and accuracy, the cumulative gap to uniform and
   the compression ratio so far."""
-  mine = [r for r in runs if r.code == "prequential"
+  mine = [r for r in runs if r.code in ("prequential", "online")
           and r.record["dataset"] == dataset and not r.random_labels]
   if not mine:
     logging.info("figure 2 skipped for %s: no prequential run", dataset)

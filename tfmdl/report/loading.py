@@ -15,6 +15,7 @@ from typing import Optional
 from absl import logging
 
 from tfmdl import results
+from tfmdl.codes import registry
 
 RESULTS = "results.json"
 REQUIRED_FIELDS = (
@@ -22,9 +23,9 @@ REQUIRED_FIELDS = (
     "num_classes", "codelength_bits", "uniform_bits", "compression_ratio",
     "test_accuracy", "wall_s")
 TUNE_PREFIX = "tune/"
-CODES = ("prequential", "variational", "twopart_float32",
-         "twopart_compressed", "twopart_subspace", "switch", "self_switch",
-         TUNE_PREFIX + "prequential", TUNE_PREFIX + "variational")
+# The registry's codes, and searches over the tunable ones.
+CODES = tuple(registry.CODES) + (TUNE_PREFIX + "prequential",
+                                 TUNE_PREFIX + "variational")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,15 +15,17 @@ from tfmdl.report import loading
 # Each table: (code name in the table, the results' codes it shows), in the
 # paper's order, after the uniform row.
 TABLE1 = (
-    ("two-part, float32", ("twopart_float32",)),
-    ("network compression", ("twopart_compressed",)),
-    ("random subspace", ("twopart_subspace",)),
+    ("two-part, float32", ("two_part_float32",)),
+    ("network compression", ("two_part_compressed",)),
+    ("random subspace", ("two_part_subspace",)),
     ("variational", ("variational", loading.TUNE_PREFIX + "variational")),
-    ("prequential", ("prequential", loading.TUNE_PREFIX + "prequential")),
+    ("prequential", ("prequential", "online",
+                     loading.TUNE_PREFIX + "prequential")),
 )
 TABLE2 = (
     ("variational", ("variational", loading.TUNE_PREFIX + "variational")),
-    ("prequential", ("prequential", loading.TUNE_PREFIX + "prequential")),
+    ("prequential", ("prequential", "online",
+                     loading.TUNE_PREFIX + "prequential")),
     ("switch", ("switch",)),
     ("self-switch", ("self_switch",)),
 )
@@ -124,7 +126,7 @@ def row_label(code: str, run: loading.Run) -> str:
   configs/shortest_fashion_mnist.py (``config.recipe``)."""
   if run.code.startswith(loading.TUNE_PREFIX):
     code += ", tuned"
-  elif run.record.get("learner") == "online":
+  elif run.code == "online":
     code += ", online"
   recipe = run.record.get("config", {}).get("recipe")
   model = model_label(run) + (f", recipe {recipe}" if recipe else "")

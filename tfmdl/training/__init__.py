@@ -13,3 +13,10 @@ from tfmdl.training.loop import TrainConfig
 from tfmdl.training.loop import TrainResult
 from tfmdl.training.strategy import get_strategy
 from tfmdl.training.strategy import STRATEGY_NAMES
+
+__all__ = [
+    "EpochLog", "STRATEGY_NAMES", "TrainConfig", "TrainResult",
+    "get_strategy", "make_deterministic", "make_forward",
+    "per_sample_nll_nats", "predict_log_probs", "predict_stream_log_probs",
+    "seed_everything", "train", "train_on_stream",
+]

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from tfmdl import keras_compat
 from tfmdl.data import validate_labelled_arrays
+from tfmdl.results import SAME_BITS
 from tfmdl.training.augment import augment_batch
 from tfmdl.training.step import gradient_step
 
@@ -69,7 +70,7 @@ class TrainConfig:
   jit_compile: bool = False
   steps_per_call: int = 16
   eval_batch_size: int = 1024
-  verbose: int = 0
+  verbose: int = dataclasses.field(default=0, metadata=SAME_BITS)
 
   def __post_init__(self):
     for field in ("batch_size", "max_epochs", "steps_per_call",

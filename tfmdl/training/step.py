@@ -2,7 +2,7 @@
 
 The one place where a model learns from labels, shared by the training loop
 of the block codes (:func:`tfmdl.training.train`) and the online learner
-(:mod:`tfmdl.online`), so that both compute the loss the same way: the NLL
+(:mod:`tfmdl.codes.prequential.online`), so that both compute the loss the same way: the NLL
 in nats from ``sparse_softmax_cross_entropy_with_logits`` of float32 logits,
 summed and divided by an agreed normaliser, plus the model's own losses
 (weight decay, the KL terms of Flipout layers) scaled as the caller says.

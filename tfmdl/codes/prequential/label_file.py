@@ -1,6 +1,6 @@
 """Real lossless compression of a data set's labels with the prequential code.
 
-The prequential codelength (``tfmdl.prequential``) counts bits that a range
+The prequential codelength (:mod:`tfmdl.codes.prequential`) counts bits that a range
 coder would write; this module writes them. Alice (:func:`encode_labels`)
 replays the prequential training block by block: the first block is coded with
 the (quantised) uniform distribution, every next block with the probabilities
@@ -54,11 +54,9 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import struct
-import time
 from typing import Optional
 import zlib
 
@@ -66,33 +64,22 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfmdl.codes.prequential import block as prequential
+from tfmdl import progress as progress_lib
 from tfmdl import results
-from tfmdl import training
-from tfmdl.bits import label_coding
-from tfmdl.bits import mixtures
-from tfmdl.bits import units
-from tfmdl.bits.uniform import uniform_bits
-from tfmdl.data import validate_labelled_arrays
-from tfmdl.progress import Progress
+from tfmdl.codes.prequential import coders
+from tfmdl.codes.prequential import protocol
+from tfmdl.codes.prequential import schedule
+from tfmdl.codes.prequential.code import LearnerConfig
+from tfmdl.codes.prequential.code import make_learner
+from tfmdl.codes.prequential.code import work
+from tfmdl.codes.prequential.config import BlockConfig
+from tfmdl.codes.prequential.config import PrequentialConfig
+from tfmdl.data import labelled
 
 MAGIC = b"TFMDLLBL"
 FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<8sII")
 _CHECKS = struct.Struct("<I8s")  # CRC-32 of the payload, labels' checksum
-
-
-def _array_sha256(a: np.ndarray) -> str:
-  """SHA-256 (hex) of ``"<dtype>|<shape>|"`` followed by the array's bytes."""
-  a = np.ascontiguousarray(a)
-  digest = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
-  digest.update(a)
-  return digest.hexdigest()
-
-
-def inputs_fingerprint(x: np.ndarray) -> str:
-  """Fingerprint of the inputs alone (what Bob holds before decoding)."""
-  return _array_sha256(x)
 
 
 def labels_checksum(y: np.ndarray) -> bytes:
@@ -150,173 +137,80 @@ class EncodedLabels:
     return 8 * len(self.payload)
 
 
-def _block_log_probs(model_fn, x, y_prefix, index: int, start: int,
-                     end: int, config: prequential.PrequentialConfig,
-                     strategy) -> Optional[np.ndarray]:
-  """Log-probabilities (nats) of block ``[start, end)``'s model, or None for
-  block 0 (uniform).
-
-  Both sides call this with the same prefix: block k uses the model trained
-  on ``y_prefix = y[:start]``.
-  """
-  if index == 0:
-    return None
-  model = prequential.train_on_prefix(model_fn, x[:start], y_prefix, index,
-                                      config, strategy)
-  return training.predict_log_probs(
-      model.model, x[start:end], config.train.eval_batch_size,
-      forward=model.forward)
-
-
-class _UniformFallback:
-  """The running weights of block k's mixture of model and uniform code.
-
-  Sequential, as Bob decodes: the masses of a label depend on the labels
-  before it in the block (:func:`tfmdl.bits.mixtures.
-  block_uniform_fallback_bits` computes the same code's bits). Alice and Bob
-  call the same scalar operations in the same order, so their floats agree.
-  """
-
-  def __init__(self, index: int, num_classes: int):
-    self._log2_model = math.log2(1.0 - 2.0**-index)
-    self._log2_uniform = -float(index)
-    self._log2_k = math.log2(num_classes)
-
-  def masses(self, row: np.ndarray) -> np.ndarray:
-    """Quantised masses (1, K) of the mixture for one model row (nats)."""
-    mixed = np.logaddexp(self._log2_model * units.LN2 + row.astype(np.float64),
-                         (self._log2_uniform - self._log2_k) * units.LN2)
-    return label_coding.quantize_log_probs(mixed[None, :])
-
-  def update(self, label_log_prob: float) -> None:
-    """Bayes' rule after a label whose model log-probability (nats) is
-    ``label_log_prob``."""
-    model = self._log2_model + float(label_log_prob) / units.LN2
-    uniform = self._log2_uniform - self._log2_k
-    top = max(model, uniform)
-    total = top + math.log2(1.0 + 2.0**(min(model, uniform) - top))
-    self._log2_model, self._log2_uniform = model - total, uniform - total
+def _replay(side: str, model_fn, data: labelled.LabelledData,
+            config: PrequentialConfig, learner: LearnerConfig, strategy,
+            make_coders, labels: np.ndarray) -> list:
+  """Run the protocol on one side (``"compress"``: Alice, all labels known;
+  ``"decompress"``: Bob, one unit at a time) with the coders that
+  ``make_coders(timesteps)`` gives; returns them."""
+  timesteps = schedule.timesteps_for(data.n, config.timesteps,
+                                     config.first_block)
+  learner = _without_curves(learner)
+  with progress_lib.Progress(
+      side, total=work(learner, timesteps, range(len(timesteps)),
+                       data.n)) as progress:
+    model = make_learner(model_fn, data, config, learner, strategy=strategy,
+                         progress=progress)
+    used = make_coders(timesteps)
+    protocol.run(model, used, labels, lookahead=side == "compress",
+                 on_unit=lambda p: progress.advance(p.weight))
+  return used
 
 
-def _encode_block(encoder, block_y, log_probs, index: int, num_classes: int,
-                  fallback: bool) -> float:
-  """Range-code one block; return its bits under the quantised masses."""
-  if log_probs is None:
-    masses = label_coding.uniform_masses(len(block_y), num_classes)
-  elif not fallback:
-    masses = label_coding.quantize_log_probs(log_probs)
-  else:
-    mixture = _UniformFallback(index, num_classes)
-    rows = []
-    for row, label in zip(log_probs, block_y):
-      rows.append(mixture.masses(row))
-      encoder.encode(np.asarray([label]), rows[-1])
-      mixture.update(row[label])
-    masses = np.concatenate(rows)
-    return label_coding.quantized_bits(masses, block_y)
-  encoder.encode(block_y, masses)
-  return label_coding.quantized_bits(masses, block_y)
-
-
-def _decode_block(decoder, size: int, log_probs, index: int,
-                  num_classes: int, fallback: bool) -> np.ndarray:
-  """The labels of one block, as :func:`_encode_block` coded them."""
-  if log_probs is None:
-    return decoder.decode(label_coding.uniform_masses(size, num_classes))
-  if not fallback:
-    return decoder.decode(label_coding.quantize_log_probs(log_probs))
-  mixture = _UniformFallback(index, num_classes)
-  labels = np.zeros(size, np.int64)
-  for i, row in enumerate(log_probs):
-    labels[i] = decoder.decode(mixture.masses(row))[0]
-    mixture.update(row[labels[i]])
-  return labels
-
-
-def _float_bits(log_probs, block_y, index: int, num_classes: int,
-                fallback: bool) -> float:
-  """The block's codelength from the float log-probabilities."""
-  if log_probs is None:
-    return uniform_bits(len(block_y), num_classes)
-  bits = units.nats_to_bits(training.per_sample_nll_nats(log_probs, block_y))
-  if fallback:
-    bits = mixtures.block_uniform_fallback_bits(bits, index, num_classes)
-  return float(bits.sum())
-
-
-def encode_labels(model_fn: prequential.ModelFn, x: np.ndarray, y: np.ndarray,
-                  num_classes: int, config: prequential.PrequentialConfig,
+def encode_labels(model_fn, x: np.ndarray, y: np.ndarray, num_classes: int,
+                  config: PrequentialConfig, learner: LearnerConfig,
                   strategy: Optional[tf.distribute.Strategy] = None
                   ) -> EncodedLabels:
-  """Range-code ``y`` block by block with the prequential models.
+  """Alice: range-code ``y`` with the prequential protocol's predictions.
 
   Args:
-    model_fn, x, y, num_classes, config: as for
-      :func:`tfmdl.prequential.prequential_code`.
-    strategy: a ``tf.distribute`` strategy; the default one when None.
+    model_fn, x, y, num_classes, config, learner, strategy: as for
+      :func:`tfmdl.codes.prequential.prequential_code` (the block learner's
+      per-epoch curves are not recorded: Bob cannot).
 
   Returns:
     An :class:`EncodedLabels`.
   """
-  validate_labelled_arrays(x, y, num_classes)
-  strategy = strategy or tf.distribute.get_strategy()
-  timesteps = prequential.schedule(len(x), config)
-  encoder = label_coding.LabelEncoder()
-  float_bits = quantized_bits = 0.0
-  progress = Progress("compress")
-  progress.start(**prequential.progress_total(timesteps,
-                                              range(len(timesteps))))
-  for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
-    began = time.perf_counter()
-    progress.update(block=f"block {index + 1}/{len(timesteps)}")
-    log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
-                                 config, strategy)
-    block_y = y[start:end]
-    block_quantized = _encode_block(encoder, block_y, log_probs, index,
-                                    num_classes, config.uniform_fallback)
-    block_float = _float_bits(log_probs, block_y, index, num_classes,
-                              config.uniform_fallback)
-    float_bits += block_float
-    quantized_bits += block_quantized
-    progress.advance(start, note=(
-        f"encoded block {index + 1}/{len(timesteps)} [{start}, {end}): "
-        f"{block_float:.1f} bits ({block_quantized:.1f} quantised), "
-        f"{time.perf_counter() - began:.1f}s"))
-  return EncodedLabels(encoder.payload(), timesteps, float_bits,
-                       quantized_bits)
+  data = labelled.labelled(x, y, num_classes)
+  counter, encoder = _replay(
+      "compress", model_fn, data, config, learner, strategy,
+      lambda timesteps: [
+          coders.BitCounter(timesteps, num_classes,
+                            uniform_fallback=config.uniform_fallback),
+          coders.RangeEncoding(timesteps, num_classes,
+                               config.uniform_fallback)], data.y)
+  return EncodedLabels(encoder.payload(), encoder.timesteps,
+                       counter.float_bits(), encoder.quantized_bits)
 
 
-def decode_labels(model_fn: prequential.ModelFn, x: np.ndarray,
-                  num_classes: int, payload: bytes, timesteps,
-                  config: prequential.PrequentialConfig,
+def decode_labels(model_fn, x: np.ndarray, num_classes: int, payload: bytes,
+                  config: PrequentialConfig, learner: LearnerConfig,
                   strategy: Optional[tf.distribute.Strategy] = None
                   ) -> np.ndarray:
-  """Decode the labels of ``x`` from ``payload``, replaying the training.
+  """Bob: decode the labels of ``x`` from ``payload``, one unit at a time,
+  each predicted from the labels decoded before it.
 
-  Each block's model is trained on the labels decoded before it. The result
-  is only right if the replay is bit-identical: check it with a checksum.
+  The result is only right if the replay is bit-identical: check it with a
+  checksum.
 
   Returns:
     int64 labels, shape (len(x),).
   """
-  strategy = strategy or tf.distribute.get_strategy()
-  timesteps = prequential.check_timesteps(timesteps, len(x))
-  decoder = label_coding.LabelDecoder(payload)
-  y = np.zeros(len(x), np.int64)
-  progress = Progress("decompress")
-  progress.start(**prequential.progress_total(timesteps,
-                                              range(len(timesteps))))
-  for index, (start, end) in enumerate(prequential.block_bounds(timesteps)):
-    began = time.perf_counter()
-    progress.update(block=f"block {index + 1}/{len(timesteps)}")
-    log_probs = _block_log_probs(model_fn, x, y[:start], index, start, end,
-                                 config, strategy)
-    y[start:end] = _decode_block(decoder, end - start, log_probs, index,
-                                 num_classes, config.uniform_fallback)
-    progress.advance(start, note=(
-        f"decoded block {index + 1}/{len(timesteps)} [{start}, {end}), "
-        f"{time.perf_counter() - began:.1f}s"))
-  return y
+  labels = np.zeros(len(x), np.int64)
+  _replay("decompress", model_fn, labelled.labelled(x, labels, num_classes),
+          config, learner, strategy,
+          lambda timesteps: [coders.RangeDecoding(
+              payload, timesteps, num_classes, config.uniform_fallback)],
+          labels)
+  return labels
+
+
+def _without_curves(learner: LearnerConfig) -> LearnerConfig:
+  """The learner config without per-epoch curves, which need the labels of
+  the block being coded (Alice could record them; Bob cannot)."""
+  if isinstance(learner, BlockConfig):
+    return dataclasses.replace(learner, record_epoch_bits=False)
+  return learner
 
 
 @dataclasses.dataclass(frozen=True)

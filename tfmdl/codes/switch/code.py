@@ -10,7 +10,7 @@ than uniform no longer has to pay for its slow start.
   bits plus the uniform code (log2 K per label, always included);
 * self-switch code (:func:`self_switch_run`): the strategies are one run's
   stopping times "epoch e" in every block, e = 0..``train.max_epochs`` of
-  the run's config (``codes.mixtures.self_switch_strategies`` on the blocks'
+  the run's config (:func:`self_switch_strategies` on the blocks'
   ``epoch_bits``; a block that stopped early stays at its last epoch), plus
   the run's own prequential bits and the uniform code. Their number comes
   from the config, not from the epochs the blocks trained, which depend on
@@ -34,10 +34,15 @@ mixture of the first three, replaced the switch distribution after fixed
 share had come out shorter on Fashion-MNIST: a choice made after seeing
 results, which the mixture of every method now pays for.)
 
-Example::
+The runs' setting bits (what each paid, before its first label, for the
+setting it was chosen among) are paid by the switch code too: it may follow
+any run, from any label on.
+
+Example (runs read from workdirs by :mod:`tfmdl.experiments.switch`)::
 
     from tfmdl.codes import switch
-    runs = switch.load_runs(["/tmp/mlp", "/tmp/lenet"])
+    from tfmdl.experiments.switch import load_runs
+    runs = load_runs(["/tmp/mlp", "/tmp/lenet"])
     result = switch.switch_runs(runs)
     print(result.codelength_bits, result.methods["bayes_mixture"].bits)
     print(switch.self_switch_run(runs[1]).codelength_bits)
@@ -50,7 +55,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tfmdl import results
 from tfmdl.bits import mixtures
 from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.bits.uniform import uniform_bits
@@ -96,6 +100,13 @@ class SwitchSettings:
       raise ValueError(f"block_switch_rate must be in [0, 1), got "
                        f"{self.block_switch_rate}")
 
+  def codes(self) -> tuple:
+    """The switching codes mixed by the headline, in :data:`MIXED` order."""
+    return (mixtures.SwitchDistribution(self.stop_prob),
+            mixtures.BayesMixture(),
+            mixtures.FixedShare(tuple(self.fixed_share_alphas)),
+            mixtures.BlockSwitch(self.block_switch_rate))
+
 
 @dataclasses.dataclass(frozen=True)
 class PrequentialRun:
@@ -107,7 +118,9 @@ class PrequentialRun:
   None when the run did not record them. ``max_epochs`` is the run's config's
   ``train.max_epochs`` (None if unknown), which fixes the self-switch code's
   strategies; ``wall_s`` its wall time in seconds and ``model_options`` its
-  config's ``model_options`` (None if unknown).
+  config's ``model_options`` (None if unknown); ``setting_bits`` what the run
+  paid for its setting, before its first label (not in its per-sample
+  bits), which a switch code that may follow the run pays too.
   """
   path: str
   dataset: str
@@ -124,6 +137,7 @@ class PrequentialRun:
   max_epochs: Optional[int] = None
   wall_s: float = 0.0
   model_options: Optional[dict] = None
+  setting_bits: float = 0.0
 
   def summary(self) -> dict:
     """The JSON-friendly description of the run (for results.json)."""
@@ -137,65 +151,9 @@ class PrequentialRun:
         "has_epoch_bits": self.epoch_bits is not None,
         "max_epochs": self.max_epochs,
         "model_options": self.model_options,
+        "setting_bits": self.setting_bits,
         "wall_s": self.wall_s,
     }
-
-
-def load_run(path: str) -> PrequentialRun:
-  """Read the prequential run saved in workdir ``path``.
-
-  Raises:
-    ValueError: no ``results.json`` or block files, not a prequential run, or
-      block files that disagree with ``results.json``.
-  """
-  results_path = os.path.join(path, "results.json")
-  if not os.path.isfile(results_path):
-    raise ValueError(f"no results.json in {path}: not a finished prequential "
-                     "run (run bin/prequential into it first)")
-  record = results.read_json(results_path)
-  if record.get("code") != PREQUENTIAL:
-    raise ValueError(f"{path} holds a {record.get('code')!r} run, not a "
-                     "prequential one")
-  timesteps = tuple(record["timesteps"])
-  per_sample, epoch_bits = [], []
-  for index, (start, end) in enumerate(zip((0,) + timesteps[:-1], timesteps)):
-    npz = os.path.join(path, "blocks", f"block_{index:03d}.npz")
-    if not os.path.isfile(npz):
-      raise ValueError(f"{path} has no blocks/block_{index:03d}.npz: its "
-                       "block files are missing")
-    with np.load(npz) as arrays:
-      bits = np.asarray(arrays["per_sample_bits"], dtype=np.float64)
-      epochs = (np.asarray(arrays["epoch_bits"], dtype=np.float64)
-                if "epoch_bits" in arrays else None)
-    if bits.shape != (end - start,):
-      raise ValueError(f"{npz} has {bits.shape} per-sample bits, block "
-                       f"[{start}, {end}) needs {end - start}")
-    if index == 0:
-      epochs = bits[None, :]  # sent uniformly: one "epoch", for every e
-    elif epochs is not None and (epochs.ndim != 2 or
-                                 epochs.shape[1] != end - start):
-      raise ValueError(f"{npz} has epoch_bits of shape {epochs.shape}, block "
-                       f"[{start}, {end}) needs (epochs + 1, {end - start})")
-    per_sample.append(bits)
-    epoch_bits.append(epochs)
-  per_sample = np.concatenate(per_sample)
-  config = record.get("config", {})
-  if not math.isclose(per_sample.sum(), record["codelength_bits"],
-                      rel_tol=_SUM_RTOL):
-    raise ValueError(f"{path}: block files sum to {per_sample.sum():.3f} "
-                     f"bits, results.json says {record['codelength_bits']:.3f}")
-  return PrequentialRun(
-      path=path, dataset=record["dataset"], model=record["model"],
-      random_labels=bool(record.get("random_labels", False)),
-      n=int(record["n"]), num_classes=int(record["num_classes"]),
-      timesteps=timesteps, data_fingerprint=record["data_fingerprint"],
-      codelength_bits=float(record["codelength_bits"]),
-      test_accuracy=record.get("test_accuracy"), per_sample_bits=per_sample,
-      epoch_bits=(None if any(e is None for e in epoch_bits)
-                  else tuple(epoch_bits)),
-      max_epochs=config.get("train", {}).get("max_epochs"),
-      wall_s=float(record["wall_s"]),
-      model_options=config.get("model_options"))
 
 
 def check_compatible(runs: Sequence[PrequentialRun]) -> None:
@@ -221,35 +179,15 @@ def check_compatible(runs: Sequence[PrequentialRun]) -> None:
                          "order and schedule")
 
 
-def _check_epoch_bits(run: PrequentialRun) -> None:
+def check_epoch_bits(run: PrequentialRun) -> None:
+  """Refuses a run the self-switch code cannot use."""
   if run.epoch_bits is None:
     raise ValueError(f"run {run.path} was recorded without epoch_bits "
-                     "(prequential.record_epoch_bits=False); the self-switch "
+                     "(block.record_epoch_bits=False); the self-switch "
                      "code needs them")
   if run.max_epochs is None:
     raise ValueError(f"run {run.path} has no train.max_epochs in its config; "
                      "the self-switch code's strategies need it")
-
-
-def load_runs(paths: Sequence[str], *,
-              self_switch: bool = False) -> list:
-  """Read and check the runs of a switch (or self-switch) code.
-
-  Refuses, with a ValueError, everything :func:`switch_runs` or
-  :func:`self_switch_run` would: no runs, an unreadable or incompatible run,
-  a self-switch over several runs or over a run without ``epoch_bits``.
-  Needs numpy only, so a binary can refuse bad input before loading
-  TensorFlow.
-  """
-  if not paths:
-    raise ValueError("no runs given (--runs=DIR1,DIR2,...)")
-  if self_switch and len(paths) != 1:
-    raise ValueError(f"the self-switch code takes one run, got {len(paths)}")
-  runs = [load_run(p) for p in paths]
-  check_compatible(runs)
-  if self_switch:
-    _check_epoch_bits(runs[0])
-  return runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,8 +214,11 @@ class SwitchResult(ComparedToUniform):
     block_sequence: the Viterbi strategy of each block (names) under the
       block-switching prior, and its two-part codelength
       ``block_sequence_bits`` (also a code, >= the block-switch mixture).
-    cumulative_bits: (n,) codelength of labels 1..t under the headline code.
+    cumulative_bits: (n,) codelength of labels 1..t under the headline code
+      (without ``setting_bits``).
     settings: the priors used.
+    setting_bits: the strategies' setting bits, sent first: the codelength
+      is the headline mixture's bits plus these.
   """
   code: str
   n: int
@@ -290,10 +231,11 @@ class SwitchResult(ComparedToUniform):
   block_sequence_bits: float
   cumulative_bits: np.ndarray = dataclasses.field(repr=False)
   settings: SwitchSettings
+  setting_bits: float = 0.0
 
   @property
   def codelength_bits(self) -> float:
-    return self.methods["mixture"].bits
+    return self.methods["mixture"].bits + self.setting_bits
 
   @property
   def strategy_totals(self) -> dict:
@@ -343,6 +285,49 @@ def switch_matrix(runs: Sequence[PrequentialRun]) -> tuple:
   return tuple(names) + (UNIFORM,), bits
 
 
+def self_switch_strategies(per_epoch_bits_per_block,
+                           max_epochs: int) -> np.ndarray:
+  """Per-sample bits of the self-switch strategies "stop after epoch e".
+
+  In prequential block k the model is trained on blocks < k for E_k epochs
+  and block k is coded after each epoch 0..E_k (epoch 0: untrained), giving
+  an (E_k + 1, size_k) array. E_k differs between blocks (early stopping);
+  strategy e uses epoch min(e, E_k) in block k: a model that stopped early
+  stays at its final state. Bob knows E_k when he decodes block k (early
+  stopping looks at a validation split of blocks < k, and he replays the
+  same seeded training), but not the E_k of later blocks: so the number of
+  strategies, which every prior over them depends on, is fixed by the config
+  alone, ``max_epochs + 1`` (epochs 0..max_epochs), never by the epochs that
+  the blocks happened to train.
+
+  Args:
+    per_epoch_bits_per_block: sequence of B arrays, block k of shape
+      (E_k + 1, size_k), in bits.
+    max_epochs: the training's limit on epochs (``train.max_epochs`` of the
+      run's config), E_k <= max_epochs for every block.
+
+  Returns:
+    A (max_epochs + 1, n) array, n = sum_k size_k.
+
+  Raises:
+    ValueError: no blocks, bad bits, or a block with more than
+      ``max_epochs + 1`` epochs.
+  """
+  blocks = [mixtures.check_bits(b, f"block {k}")
+            for k, b in enumerate(per_epoch_bits_per_block)]
+  if not blocks:
+    raise ValueError("per_epoch_bits_per_block is empty")
+  if int(max_epochs) != max_epochs or max_epochs < 0:
+    raise ValueError(f"max_epochs must be an integer >= 0, got {max_epochs}")
+  for k, b in enumerate(blocks):
+    if b.shape[0] > max_epochs + 1:
+      raise ValueError(f"block {k} has epochs 0..{b.shape[0] - 1}, more "
+                       f"than max_epochs={max_epochs} allows")
+  epochs = np.arange(int(max_epochs) + 1)
+  return np.concatenate(
+      [b[np.minimum(epochs, b.shape[0] - 1)] for b in blocks], axis=1)
+
+
 def self_switch_names(max_epochs: int) -> tuple:
   """The self-switch strategies of a run trained at most ``max_epochs``
   epochs per block: ``epoch_0..epoch_<max_epochs>``, the run's prequential
@@ -364,8 +349,8 @@ def self_switch_matrix(run: PrequentialRun) -> tuple:
     ValueError: the run was recorded without ``epoch_bits`` or
       ``max_epochs``, or a block trained more than ``max_epochs`` epochs.
   """
-  _check_epoch_bits(run)
-  epochs = mixtures.self_switch_strategies(run.epoch_bits, run.max_epochs)
+  check_epoch_bits(run)
+  epochs = self_switch_strategies(run.epoch_bits, run.max_epochs)
   bits = np.concatenate([epochs, run.per_sample_bits[None, :],
                          uniform_row(run.n, run.num_classes)[None, :]])
   return self_switch_names(run.max_epochs), bits
@@ -374,7 +359,8 @@ def self_switch_matrix(run: PrequentialRun) -> tuple:
 def switch_code(names: Sequence[str], bits: np.ndarray,
                 timesteps: Sequence[int], num_classes: int, *,
                 code: str = "switch",
-                settings: SwitchSettings = SwitchSettings()) -> SwitchResult:
+                settings: SwitchSettings = SwitchSettings(),
+                setting_bits: float = 0.0) -> SwitchResult:
   """Every switching code of :data:`METHODS` over a strategy matrix.
 
   Args:
@@ -384,6 +370,8 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
     num_classes: K.
     code: the name recorded in the result.
     settings: the priors, fixed in advance.
+    setting_bits: bits the strategies paid for their settings before their
+      first label, paid by the switch code too (it may follow any of them).
 
   Returns:
     A :class:`SwitchResult`.
@@ -398,45 +386,23 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
     raise ValueError(f"timesteps must end at n={bits.shape[1]}, got "
                      f"{timesteps}")
   num_strategies, n = bits.shape
-  s = settings
-  mixed = np.stack([
-      mixtures.switch_distribution_cumulative_bits(bits, s.stop_prob),
-      mixtures.bayes_mixture_cumulative_bits(bits),
-      mixtures.fixed_share_grid_cumulative_bits(
-          bits, s.fixed_share_alphas),
-      mixtures.block_switch_cumulative_bits(
-          bits, timesteps, s.block_switch_rate)])
+  codes = settings.codes()
+  mixed = np.stack([c.cumulative_bits(bits, timesteps) for c in codes])
   cumulative = mixtures.mixture_cumulative_bits(mixed)
-  blocks = np.add.reduceat(bits, np.asarray((0,) + timesteps[:-1]), axis=1)
-  block = mixtures.block_switch_bits(blocks, s.block_switch_rate)
-  methods = {
-      "switch_distribution": MethodResult(
-          float(mixed[0, -1]),
-          mixtures.switch_distribution_overhead_bits(
-              num_strategies, n, s.stop_prob)),
-      "bayes_mixture": MethodResult(
-          float(mixed[1, -1]),
-          mixtures.bayes_mixture_overhead_bits(num_strategies)),
-      "fixed_share_grid": MethodResult(
-          float(mixed[2, -1]),
-          mixtures.fixed_share_grid_overhead_bits(
-              num_strategies, n, s.fixed_share_alphas)),
-      "block_switch": MethodResult(
-          float(mixed[3, -1]),
-          mixtures.block_switch_overhead_bits(
-              num_strategies, len(timesteps), s.block_switch_rate)),
-  }
+  size = (num_strategies, n, len(timesteps))
+  methods = {c.name: MethodResult(float(row[-1]), c.overhead_bits(*size))
+             for c, row in zip(codes, mixed)}
   methods["mixture"] = MethodResult(
-      float(cumulative[-1]),
-      min(methods[name].overhead_bits for name in MIXED) +
-      math.log2(len(MIXED)))
-  methods = {name: methods[name] for name in METHODS}
+      float(cumulative[-1]), mixtures.MixtureOf(codes).overhead_bits(*size))
+  blocks = np.add.reduceat(bits, np.asarray((0,) + timesteps[:-1]), axis=1)
+  best = mixtures.BlockSwitch(settings.block_switch_rate).best_sequence(blocks)
   return SwitchResult(
       code=code, n=n, num_classes=num_classes, timesteps=timesteps,
-      strategy_names=names, strategy_bits=bits, methods=methods,
-      block_sequence=tuple(names[k] for k in block.best_sequence),
-      block_sequence_bits=block.best_sequence_bits,
-      cumulative_bits=cumulative, settings=settings)
+      strategy_names=names, strategy_bits=bits,
+      methods={name: methods[name] for name in METHODS},
+      block_sequence=tuple(names[k] for k in best.sequence),
+      block_sequence_bits=best.bits, cumulative_bits=cumulative,
+      settings=settings, setting_bits=setting_bits)
 
 
 def switch_runs(runs: Sequence[PrequentialRun],
@@ -444,7 +410,8 @@ def switch_runs(runs: Sequence[PrequentialRun],
   """The switch code over compatible runs and the uniform code."""
   names, bits = switch_matrix(runs)
   return switch_code(names, bits, runs[0].timesteps, runs[0].num_classes,
-                     code="switch", settings=settings)
+                     code="switch", settings=settings,
+                     setting_bits=sum(r.setting_bits for r in runs))
 
 
 def self_switch_run(run: PrequentialRun,
@@ -453,4 +420,5 @@ def self_switch_run(run: PrequentialRun,
   """The self-switch code of one run (stopping times, its code, uniform)."""
   names, bits = self_switch_matrix(run)
   return switch_code(names, bits, run.timesteps, run.num_classes,
-                     code="self_switch", settings=settings)
+                     code="self_switch", settings=settings,
+                     setting_bits=run.setting_bits)

@@ -85,12 +85,14 @@ from absl import logging
 import keras_tuner
 import numpy as np
 
+from tfmdl import progress as progress_lib
 from tfmdl import results
-from tfmdl.progress import Progress
+from tfmdl.codes import registry
 
 SEARCHES = ("random", "bayesian", "hyperband")
 ADAPTIVE_SEARCHES = ("bayesian", "hyperband")
-CODES = ("prequential", "variational")
+# The registry's codes a search can tune (bin/tune runs their experiments).
+CODES = registry.TUNABLE
 OBJECTIVE = "codelength_bits"
 BUDGET = "max_epochs"
 TUNER_ID = "tfmdl"
@@ -491,7 +493,7 @@ RunTrial = Callable[[int, dict], TrialOutcome]
 def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
                directory: str, done: Sequence[TrialRecord] = (),
                trial_callback: Optional[Callable[[TrialRecord], None]] = None,
-               progress: Optional[Progress] = None) -> SearchResult:
+               progress=None) -> SearchResult:
   """Run (or resume) a search: propose, run each trial's code, pay for it.
 
   Args:
@@ -530,17 +532,17 @@ def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
     logging.info("resuming: %d trial(s) replayed into the oracle",
                  len(records))
 
-  progress = Progress.started(progress, "tune",
-                              search.max_trials - len(records))
+  progress = progress_lib.reporting(progress, "tune",
+                                   search.max_trials - len(records))
   while len(records) < search.max_trials:
     trial = oracle.create_trial(TUNER_ID)
     if trial.status != keras_tuner.engine.trial.TrialStatus.RUNNING:
-      progress.advance(search.max_trials - len(records), note=(
-          f"the oracle stopped after {len(records)} trial(s) "
-          f"({trial.status})"))
+      progress.note(f"the oracle stopped after {len(records)} trial(s) "
+                    f"({trial.status})")
+      progress.advance(search.max_trials - len(records))
       break
     index = len(records)
-    progress.update(trial=f"trial {index + 1}/{search.max_trials}")
+    progress.status(trial=f"trial {index + 1}/{search.max_trials}")
     values = dict(trial.hyperparameters.values)
     hparams = search.trial_hyperparameters(values)
     began = time.perf_counter()
@@ -566,6 +568,7 @@ def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
       trial_callback(record)
     _finish(oracle, trial, record.codelength_bits)
     records.append(record)
-    progress.advance(1, note=(f"trial {index + 1}/{search.max_trials} "
-                              f"{hparams}: {record.codelength_bits:.1f} bits"))
+    progress.note(f"trial {index + 1}/{search.max_trials} {hparams}: "
+                  f"{record.codelength_bits:.1f} bits")
+    progress.advance(1)
   return SearchResult(search, tuple(records))

@@ -16,7 +16,7 @@ Three codes:
   every b of a grid fixed in advance is tried and the best pays
   ``log2 |grid|``.
 * ``subspace``: ``theta = theta0 + P z`` (Li et al. 2018,
-  :mod:`tfmdl.subspace`). theta0 is the model's seeded initialisation and P
+  :mod:`tfmdl.codes.two_part.subspace`). theta0 is the model's seeded initialisation and P
   comes from an agreed seed: both cost 0 bits (agreed constants, like the
   architecture). z goes at ``p`` bits per number
   (:func:`tfmdl.bits.parameter_coding.encode_vector`: float32 min and max,
@@ -53,186 +53,15 @@ from tfmdl import training
 from tfmdl.models import adapter
 from tfmdl.bits import parameter_coding
 from tfmdl.bits import units
-from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
-from tfmdl.progress import Progress
+from tfmdl import progress as progress_lib
+from tfmdl.codes.two_part.config import CompressionConfig
+from tfmdl.codes.two_part.config import SubspaceConfig
+from tfmdl.codes.two_part.config import TwoPartConfig
+from tfmdl.codes.two_part.results import Candidate
+from tfmdl.codes.two_part.results import TwoPartResult
 
-CODES = ("float32", "compressed", "subspace")
-QUANTIZERS = ("kmeans", "uniform")
 ModelFn = Callable[[int], object]
-
-
-def check_code(code: str) -> str:
-  if code not in CODES:
-    raise ValueError(f"unknown two-part code {code!r}; known: "
-                     f"{', '.join(CODES)}")
-  return code
-
-
-def _check_grid(values: Sequence, name: str, check) -> tuple:
-  grid = tuple(values)
-  if not grid:
-    raise ValueError(f"{name} must not be empty")
-  if len(set(grid)) != len(grid):
-    raise ValueError(f"{name} must not repeat a value, got {list(grid)}")
-  return tuple(check(v) for v in grid)
-
-
-@dataclasses.dataclass(frozen=True)
-class TwoPartConfig:
-  """Training of the transmitted model (all agreed in advance).
-
-  Attributes:
-    val_fraction: share of the training set held out (the last samples) for
-      early stopping; the labels of all n samples are encoded.
-    seed: seeds the model's initialisation and training.
-    train: training hyperparameters.
-  """
-  val_fraction: float = 0.1
-  seed: int = 0
-  train: training.TrainConfig = training.TrainConfig()
-
-  def __post_init__(self):
-    if not 0.0 <= self.val_fraction < 1.0:
-      raise ValueError(
-          f"val_fraction must be in [0, 1), got {self.val_fraction}")
-
-
-@dataclasses.dataclass(frozen=True)
-class CompressionConfig:
-  """The network-compression code's options.
-
-  Attributes:
-    bits_grid: bits per weight index to try (each in 1..16), fixed in advance.
-    quantizer: ``"kmeans"`` or ``"uniform"`` codebooks, one per tensor.
-    prune_fraction: share of each tensor's smallest weights set to exactly 0
-      (k-means only), 0 for none.
-  """
-  bits_grid: tuple = (1, 2, 3, 4, 5, 6, 8)
-  quantizer: str = "kmeans"
-  prune_fraction: float = 0.0
-
-  def __post_init__(self):
-    _check_grid(self.bits_grid, "bits_grid", parameter_coding.check_bits)
-    if self.quantizer not in QUANTIZERS:
-      raise ValueError(f"unknown quantizer {self.quantizer!r}; known: "
-                       f"{', '.join(QUANTIZERS)}")
-    if not 0.0 <= self.prune_fraction < 1.0:
-      raise ValueError(
-          f"prune_fraction must be in [0, 1), got {self.prune_fraction}")
-    if self.prune_fraction and self.quantizer != "kmeans":
-      raise ValueError("pruning needs quantizer='kmeans'")
-
-
-def _check_dim(dim) -> int:
-  if int(dim) != dim or dim < 1:
-    raise ValueError(f"subspace dimension must be an integer >= 1, got {dim}")
-  return int(dim)
-
-
-@dataclasses.dataclass(frozen=True)
-class SubspaceConfig:
-  """The random-subspace code's options.
-
-  Attributes:
-    dims: subspace dimensions d to try, each in 1..D, fixed in advance.
-    precisions: bits per number of z to try (1..32; 32 = raw float32).
-    projection: ``"dense"``, ``"sparse"`` or ``"auto"`` (dense while
-      ``D * d <= dense_max_entries``).
-    nonzeros_per_row: entries per row of the sparse projection.
-    dense_max_entries: the largest dense projection ``auto`` makes.
-    projection_seed: the agreed seed of P.
-    train: training hyperparameters of z.
-  """
-  dims: tuple = (10, 30, 100, 300, 1000)
-  precisions: tuple = (4, 6, 8, 10, 12, 16, 32)
-  projection: str = "auto"
-  nonzeros_per_row: int = 4
-  dense_max_entries: int = 2**24
-  projection_seed: int = 0
-  train: training.TrainConfig = training.TrainConfig(learning_rate=0.05)
-
-  def __post_init__(self):
-    _check_grid(self.dims, "dims", _check_dim)
-    _check_grid(self.precisions, "precisions",
-                parameter_coding.check_precision)
-    if self.projection not in subspace_lib.PROJECTIONS:
-      raise ValueError(f"unknown projection {self.projection!r}; known: "
-                       f"{', '.join(subspace_lib.PROJECTIONS)}")
-    if self.nonzeros_per_row < 1:
-      raise ValueError(
-          f"nonzeros_per_row must be >= 1, got {self.nonzeros_per_row}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Candidate:
-  """One option of a code's grid and its codelength, in bits.
-
-  Attributes:
-    option: what was chosen, e.g. ``{"bits": 4}`` or
-      ``{"dim": 100, "precision": 8}``; empty for float32.
-    model_bits: ``8 * len(payload)``, the model's message.
-    data_bits: ``sum -log2 p(y|x)`` over all n labels under the decoded model.
-    selection_bits: ``log2`` of the grid sizes searched.
-    train_accuracy: accuracy of the decoded model on the n training samples.
-    test_accuracy: on the test set, when given (and computed).
-    details: code-specific numbers (bytes, levels, epochs, ...).
-  """
-  option: dict
-  model_bits: float
-  data_bits: float
-  selection_bits: float
-  train_accuracy: float
-  test_accuracy: Optional[float] = None
-  details: dict = dataclasses.field(default_factory=dict)
-
-  @property
-  def codelength_bits(self) -> float:
-    return self.model_bits + self.data_bits + self.selection_bits
-
-  def summary(self) -> dict:
-    return {**self.option, "model_bits": self.model_bits,
-            "data_bits": self.data_bits, "selection_bits": self.selection_bits,
-            "codelength_bits": self.codelength_bits,
-            "train_accuracy": self.train_accuracy,
-            "test_accuracy": self.test_accuracy, **self.details}
-
-
-@dataclasses.dataclass(frozen=True)
-class TwoPartResult(ComparedToUniform):
-  """A two-part code: every candidate and the best one.
-
-  ``num_params`` counts the model's weights for ``float32`` and
-  ``compressed`` (non-trainable ones included) and its trainable parameters D
-  for ``subspace``.
-
-  ``payload`` is the best candidate's model message, the bytes Bob decodes
-  (``8 * len(payload) == best.model_bits``). ``training_info``: train and
-  validation sizes, epochs (float32, compressed) or the best candidate of
-  each d (subspace).
-  """
-  code: str
-  n: int
-  num_classes: int
-  num_params: int
-  candidates: tuple
-  best_index: int
-  payload: bytes = dataclasses.field(repr=False)
-  training_info: dict = dataclasses.field(default_factory=dict)
-  wall_s: float = 0.0
-  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
-
-  @property
-  def best(self) -> Candidate:
-    return self.candidates[self.best_index]
-
-  @property
-  def codelength_bits(self) -> float:
-    return self.best.codelength_bits
-
-  @property
-  def test_accuracy(self) -> Optional[float]:
-    return self.best.test_accuracy
 
 
 def agreed_model(model_fn: ModelFn, seed: int):
@@ -305,15 +134,19 @@ def split_train(n: int, val_fraction: float) -> int:
   return n - max(1, int(round(val_fraction * n)))
 
 
-def _report_epochs(progress: Progress, max_epochs: int):
+def _report_epochs(progress, max_epochs: int):
   """An epoch callback that advances ``progress`` by one per epoch."""
-  return lambda epoch: progress.advance(
-      1 if epoch > 0 else 0, epoch=f"epoch {epoch}/{max_epochs}")
+
+  def report(epoch: int) -> None:
+    progress.status(epoch=f"epoch {epoch}/{max_epochs}")
+    progress.advance(1 if epoch > 0 else 0)
+
+  return report
 
 
 def train_model(model_fn: ModelFn, x, y, config: TwoPartConfig,
                 strategy: Optional[tf.distribute.Strategy] = None,
-                progress: Optional[Progress] = None):
+                progress=None):
   """Alice's model: trained on the first samples, early-stopped on the rest.
 
   ``progress``, if given, is advanced by ``config.train.max_epochs``: one per
@@ -360,12 +193,12 @@ def _result(code, x, num_classes, num_params, candidates, payloads,
 def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                  num_classes: int, *, config: TwoPartConfig = TwoPartConfig(),
                  x_test=None, y_test=None, strategy=None,
-                 progress: Optional[Progress] = None) -> TwoPartResult:
+                 progress=None) -> TwoPartResult:
   """Two-part code with every weight sent as float32.
 
   Args:
     model_fn: ``model_fn(seed)`` returns a fresh model, or a built model to
-      clone (:mod:`tfmdl.user_models`); a softmax or sigmoid head is
+      clone (:mod:`tfmdl.models.adapter`); a softmax or sigmoid head is
       measured through its logits.
     x, y: training inputs and integer labels (all n labels are encoded).
     num_classes: K.
@@ -378,8 +211,8 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
   model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
-  progress = Progress.started(progress, "two-part (float32)",
-                              config.train.max_epochs + 1)
+  progress = progress_lib.reporting(progress, "two-part (float32)",
+                                   config.train.max_epochs + 1)
   model, info = train_model(model_fn, x, y, config, strategy, progress)
   payload = float32_payload(model.get_weights())
   batch, forward = config.train.eval_batch_size, training.make_forward(model)
@@ -388,7 +221,8 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
       option={}, model_bits=8.0 * len(payload), data_bits=bits,
       selection_bits=0.0, train_accuracy=acc,
       test_accuracy=_accuracy(model, x_test, y_test, batch, forward))
-  progress.advance(1, note=_candidate_line("float32", candidate))
+  progress.note(_candidate_line("float32", candidate))
+  progress.advance(1)
   return _result("float32", x, num_classes, num_weights(model), [candidate],
                  [payload], info, began)
 
@@ -398,7 +232,7 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                     config: TwoPartConfig = TwoPartConfig(),
                     compression: CompressionConfig = CompressionConfig(),
                     x_test=None, y_test=None, strategy=None,
-                    progress: Optional[Progress] = None) -> TwoPartResult:
+                    progress=None) -> TwoPartResult:
   """Two-part code with quantised, entropy-coded weights (one per b).
 
   For every b of ``compression.bits_grid``, the trained weights are
@@ -409,7 +243,7 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
   model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
-  progress = Progress.started(
+  progress = progress_lib.reporting(
       progress, "two-part (compressed)",
       config.train.max_epochs + len(compression.bits_grid))
   model, info = train_model(model_fn, x, y, config, strategy, progress)
@@ -432,8 +266,8 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                  "zero_fraction": float(np.mean(np.concatenate(
                      [np.ravel(w) == 0 for w in bob.get_weights()])))}))
     payloads.append(payload)
-    progress.advance(1, note=_candidate_line(f"compressed b={b}",
-                                             candidates[-1]))
+    progress.note(_candidate_line(f"compressed b={b}", candidates[-1]))
+    progress.advance(1)
   return _result("compressed", x, num_classes, num_weights(model), candidates,
                  payloads, info, began)
 
@@ -484,14 +318,16 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                   config: TwoPartConfig = TwoPartConfig(),
                   subspace: SubspaceConfig = SubspaceConfig(),
                   x_test=None, y_test=None,
-                  progress: Optional[Progress] = None) -> TwoPartResult:
+                  progress=None) -> TwoPartResult:
   """Two-part code with the model in a random affine subspace of dimension d.
 
-  For every d, z is trained (from 0) with ``subspace.train``, then for every
+  For every d, z is trained (from 0) with ``config.train`` at the subspace's
+  learning rate and epochs (:meth:`SubspaceConfig.train_config`), then for
+  every
   precision p the labels' bits are computed with z as Bob decodes it at p
   bits. Test accuracy is computed for the best p of each d. Arguments as in
   :func:`float32_code`; training runs under the default strategy. Progress:
-  one per epoch of ``subspace.train.max_epochs`` and one per precision, for
+  one per epoch of ``subspace.max_epochs`` and one per precision, for
   every d.
   """
   began = time.perf_counter()
@@ -502,13 +338,14 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
   n_train = split_train(len(x), config.val_fraction)
   selection = (math.log2(len(subspace.dims)) +
                math.log2(len(subspace.precisions)))
-  max_epochs = subspace.train.max_epochs
-  progress = Progress.started(
+  train = subspace.train_config(config.train)
+  max_epochs = train.max_epochs
+  progress = progress_lib.reporting(
       progress, "two-part (subspace)",
       len(subspace.dims) * (max_epochs + len(subspace.precisions)))
   candidates, payloads, per_dim = [], [], []
   for i, d in enumerate(subspace.dims):
-    progress.update(dim=f"d={d} ({i + 1}/{len(subspace.dims)})")
+    progress.status(dim=f"d={d} ({i + 1}/{len(subspace.dims)})")
     model = agreed_model(model_fn, config.seed)
     space = subspace_lib.AffineSubspace(model, subspace_lib.make_projection(
         num_params, d, seed=subspace.projection_seed,
@@ -516,12 +353,12 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
         dense_max_entries=subspace.dense_max_entries))
     trained = subspace_lib.train_subspace(
         model, space, x[:n_train], y[:n_train], val_x=x[n_train:],
-        val_y=y[n_train:], config=subspace.train, seed=config.seed,
+        val_y=y[n_train:], config=train, seed=config.seed,
         epoch_callback=_report_epochs(progress, max_epochs))
     progress.advance(max_epochs - trained.epochs_trained)
     found, messages, best = _subspace_candidates(
         model, space, trained.z, x, y, precisions=subspace.precisions,
-        selection_bits=selection, batch_size=subspace.train.eval_batch_size,
+        selection_bits=selection, batch_size=train.eval_batch_size,
         x_test=x_test, y_test=y_test, details={
             "projection": space.projection.kind,
             "epochs_trained": trained.epochs_trained,
@@ -529,9 +366,10 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     candidates += found
     payloads += messages
     per_dim.append(found[best])
-    progress.advance(len(subspace.precisions), note=_candidate_line(
+    progress.note(_candidate_line(
         f"subspace d={d} ({space.projection.kind}), best "
         f"p={found[best].option['precision']}", found[best]))
+    progress.advance(len(subspace.precisions))
   info = {"train_size": n_train, "val_size": len(x) - n_train,
           "best_per_dim": [c.summary() for c in per_dim]}
   return _result("subspace", x, num_classes, num_params, candidates, payloads,

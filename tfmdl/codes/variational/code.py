@@ -43,400 +43,50 @@ layer at its posterior mean.
 
 Example::
 
-    from tfmdl import data, models, variational
+    from tfmdl import data, models
+    from tfmdl.codes import variational
     ds = data.load("digits")
-    model_fn = lambda seed, prior_stddev: models.build(
-        "mlp", ds.input_shape, ds.num_classes, variational=True,
-        prior_stddev=prior_stddev, seed=seed)
+    # A deterministic model, turned into Flipout twins (or pass
+    # adapter.as_model_fn(builder, transform=flipout.BUILT) for a builder of
+    # Flipout models, as the zoo's variational=True).
+    model_fn = lambda seed: models.build("mlp", ds.input_shape,
+                                         ds.num_classes, seed=seed)
     result = variational.variational_code(
         model_fn, ds.x_train, ds.y_train, ds.num_classes,
         x_test=ds.x_test, y_test=ds.y_test)
     print(result.codelength_bits, result.best.kl_bits, result.grid_bits)
 """
 
-import contextlib
 import dataclasses
-import math
 import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from tfmdl import models
 from tfmdl import training
 from tfmdl.models import adapter
+from tfmdl.models import flipout
 from tfmdl.bits import units
-from tfmdl.bits.uniform import ComparedToUniform
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.keras_compat import tf_keras
-from tfmdl.progress import Progress
+from tfmdl import progress as progress_lib
+from tfmdl.codes.variational.bits_back import check_model
+from tfmdl.codes.variational.bits_back import check_model_fn
+from tfmdl.codes.variational.bits_back import deterministic_bits
+from tfmdl.codes.variational.bits_back import kl_nats
+from tfmdl.codes.variational.bits_back import monte_carlo_nll
+from tfmdl.codes.variational.bits_back import num_posterior_scalars
+from tfmdl.codes.variational.bits_back import num_scalars
+from tfmdl.codes.variational.bits_back import posterior_mean_accuracy
+from tfmdl.codes.variational.bits_back import standard_error
+from tfmdl.codes.variational.bits_back import transmitted_weights
+from tfmdl.codes.variational.config import VariationalConfig
+from tfmdl.codes.variational.results import EpochPoint
+from tfmdl.codes.variational.results import PointResult
+from tfmdl.codes.variational.results import VariationalResult
 
-tfd = tfp.distributions
-
-FLOAT32_BITS = 32
 ModelFn = Callable[[int, float], object]  # (seed, prior_stddev) -> model
-
-
-@dataclasses.dataclass(frozen=True)
-class VariationalConfig:
-  """What Alice and Bob agree on besides the model.
-
-  Attributes:
-    prior_stddevs: the grid of prior scales, fixed in advance; every point is
-      trained and the best is paid ``log2(len(prior_stddevs))`` bits.
-    num_samples: Monte Carlo passes over the training set (S) for the reported
-      expected NLL, and over the test set for the sampled test accuracy.
-    epoch_num_samples: Monte Carlo passes per epoch for the training curves
-      (0: no curves). They never influence training.
-    seed: the model seed and the training seed of every grid point.
-    train: training hyperparameters; ``regularization_scale`` is replaced by
-      ``1/n`` and there is no validation set (fixed ``max_epochs``).
-  """
-  prior_stddevs: tuple = (0.05, 0.1, 0.5, 1.0)
-  num_samples: int = 10
-  epoch_num_samples: int = 1
-  seed: int = 0
-  train: training.TrainConfig = training.TrainConfig()
-
-  def __post_init__(self):
-    if not self.prior_stddevs:
-      raise ValueError("prior_stddevs must not be empty")
-    if any(not s > 0 for s in self.prior_stddevs):
-      raise ValueError(
-          f"prior_stddevs must all be > 0, got {tuple(self.prior_stddevs)}")
-    if len(set(self.prior_stddevs)) != len(self.prior_stddevs):
-      raise ValueError(
-          f"prior_stddevs has repeats: {tuple(self.prior_stddevs)}")
-    if self.num_samples < 1:
-      raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
-    if self.epoch_num_samples < 0:
-      raise ValueError(
-          f"epoch_num_samples must be >= 0, got {self.epoch_num_samples}")
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochPoint:
-  """The code of one grid point after an epoch (epoch 0: untrained).
-
-  ``nll_bits`` is estimated with ``epoch_num_samples`` passes; accuracy is on
-  the training set with sampled weights.
-  """
-  epoch: int
-  kl_bits: float
-  nll_bits: float
-  deterministic_bits: float
-  train_accuracy: float
-
-  @property
-  def codelength_bits(self) -> float:
-    return self.kl_bits + self.nll_bits + self.deterministic_bits
-
-
-@dataclasses.dataclass(frozen=True)
-class PointResult:
-  """The variational code of one prior scale of the grid.
-
-  Attributes:
-    index: position in the grid.
-    prior_stddev: the prior scale s0.
-    kl_bits: KL(q || prior) in bits.
-    nll_bits: Monte Carlo estimate of E_q[NLL] over the training set, bits.
-    nll_bits_stderr: its standard error (None when ``num_samples`` is 1).
-    nll_bits_samples: the S per-pass totals the estimate averages.
-    deterministic_bits: 32 bits per scalar outside a posterior.
-    num_posterior_scalars: weights under a Normal posterior.
-    num_deterministic_scalars: weights sent as float32.
-    train_accuracy: training accuracy with sampled weights.
-    test_accuracy_sampled: test accuracy with weights sampled from q
-      (mean over S passes), or None without test data.
-    test_accuracy_mean: test accuracy at the posterior means, or None.
-    epochs_trained: epochs of training.
-    seed: model and training seed.
-    wall_s: seconds for this grid point.
-    history: :class:`EpochPoint` per epoch, epoch 0 first (may be empty).
-  """
-  index: int
-  prior_stddev: float
-  kl_bits: float
-  nll_bits: float
-  nll_bits_stderr: Optional[float]
-  nll_bits_samples: tuple
-  deterministic_bits: float
-  num_posterior_scalars: int
-  num_deterministic_scalars: int
-  train_accuracy: float
-  test_accuracy_sampled: Optional[float]
-  test_accuracy_mean: Optional[float]
-  epochs_trained: int
-  seed: int
-  wall_s: float
-  history: tuple = ()
-
-  @property
-  def codelength_bits(self) -> float:
-    """This point's bits-back codelength, without the grid's cost."""
-    return self.kl_bits + self.nll_bits + self.deterministic_bits
-
-  def summary(self) -> dict:
-    """JSON-friendly record (the history as lists of per-epoch values)."""
-    record = {f.name: getattr(self, f.name)
-              for f in dataclasses.fields(self) if f.name != "history"}
-    record["codelength_bits"] = self.codelength_bits
-    record["history"] = {
-        f.name: [getattr(e, f.name) for e in self.history]
-        for f in dataclasses.fields(EpochPoint)}
-    return record
-
-  @classmethod
-  def from_summary(cls, record: dict) -> "PointResult":
-    """Inverse of :meth:`summary`."""
-    fields = {f.name for f in dataclasses.fields(cls)} - {"history"}
-    values = {k: record[k] for k in fields}
-    values["nll_bits_samples"] = tuple(values["nll_bits_samples"])
-    hist = record["history"]
-    history = tuple(EpochPoint(*row) for row in zip(
-        *(hist[f.name] for f in dataclasses.fields(EpochPoint))))
-    return cls(history=history, **values)
-
-
-@dataclasses.dataclass(frozen=True)
-class VariationalResult(ComparedToUniform):
-  """The variational codelength: the best grid point plus the grid's cost."""
-  n: int
-  num_classes: int
-  points: tuple  # of PointResult, in grid order
-  num_samples: int
-  wall_s: float
-  data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
-
-  @property
-  def best(self) -> PointResult:
-    return min(self.points, key=lambda p: p.codelength_bits)
-
-  @property
-  def grid_bits(self) -> float:
-    return math.log2(len(self.points))
-
-  @property
-  def codelength_bits(self) -> float:
-    return self.best.codelength_bits + self.grid_bits
-
-  def parts(self) -> dict:
-    """The codelength's breakdown in bits (sums to ``codelength_bits``)."""
-    best = self.best
-    return {"kl_bits": best.kl_bits, "nll_bits": best.nll_bits,
-            "deterministic_weights_bits": best.deterministic_bits,
-            "grid_choice_bits": self.grid_bits}
-
-
-# ---------------------------------------------------------------------------
-# Pricing a model: which weights are under a posterior, and their KL.
-
-
-def _is(distribution, kind) -> bool:
-  return (isinstance(distribution, tfd.Independent) and
-          isinstance(distribution.distribution, kind))
-
-
-def _priced_pairs(layer) -> list:
-  """(posterior, prior) pairs of ``layer`` that are paid by their KL.
-
-  Raises:
-    ValueError: for a posterior the code cannot price.
-  """
-  pairs = []
-  for part in ("kernel", "bias"):
-    posterior = getattr(layer, f"{part}_posterior", None)
-    prior = getattr(layer, f"{part}_prior", None)
-    if posterior is None or _is(posterior, tfd.Deterministic):
-      if part == "kernel":
-        raise ValueError(f"layer {layer.name}: the kernel needs a Normal "
-                         "posterior, got a point mass")
-      continue  # a point-mass bias (TFP's default) is sent as float32
-    if not _is(posterior, tfd.Normal):
-      raise ValueError(f"layer {layer.name}: {part} posterior must be an "
-                       f"Independent Normal, got {posterior.name}")
-    if prior is None:
-      raise ValueError(f"layer {layer.name}: {part} has a Normal posterior "
-                       "but no prior")
-    pairs.append((posterior, prior))
-  return pairs
-
-
-def kl_nats(model) -> float:
-  """Full, unscaled KL(q || prior) of ``model``'s Flipout layers, in nats.
-
-  The sum over every kernel and bias under a Normal posterior of TFP's
-  analytic KL, for the current values of the posterior parameters.
-  """
-  total = 0.0
-  for layer in models.variational_layers(model):
-    for posterior, prior in _priced_pairs(layer):
-      total += float(tfd.kl_divergence(posterior, prior))
-  return total
-
-
-def posterior_variables(model) -> list:
-  """The variables of ``model`` that parametrise a Normal posterior."""
-  found = {}
-  for layer in models.variational_layers(model):
-    for posterior, _ in _priced_pairs(layer):
-      for v in posterior.distribution.trainable_variables:
-        found[id(v)] = v
-  return list(found.values())
-
-
-def transmitted_weights(model) -> list:
-  """Every weight outside a posterior, trainable or not (sent as float32).
-
-  BatchNorm's gamma and beta and its moving statistics, and point-mass
-  biases: Bob needs all of them to decode the labels.
-  """
-  under_posterior = {id(v) for v in posterior_variables(model)}
-  return [w for w in model.weights if id(w) not in under_posterior]
-
-
-def _num_scalars(variables) -> int:
-  return int(sum(np.prod(v.shape) for v in variables))
-
-
-def num_posterior_scalars(model) -> int:
-  """Number of weights under a Normal posterior (each has a loc and a scale)."""
-  return int(sum(posterior.event_shape.num_elements()
-                 for layer in models.variational_layers(model)
-                 for posterior, _ in _priced_pairs(layer)))
-
-
-def deterministic_bits(model) -> float:
-  """32 bits per scalar of :func:`transmitted_weights`."""
-  return float(FLOAT32_BITS * _num_scalars(transmitted_weights(model)))
-
-
-def check_model(model, x_probe: np.ndarray) -> None:
-  """Refuses a model the code cannot price honestly.
-
-  A valid model is a ``tf_keras`` model with at least one Flipout layer whose
-  kernels (and biases, unless they are point masses) have Independent Normal
-  posteriors and priors with an analytic KL, and whose ``losses`` after a
-  call on ``x_probe`` sum to exactly that full, unscaled KL (training weighs
-  them by 1/n; a KL already divided by n would be counted wrong).
-
-  Raises:
-    ValueError: naming the problem.
-  """
-  if not isinstance(model, tf_keras.Model):
-    raise ValueError("the variational code needs a tf_keras model with TFP "
-                     f"Flipout layers, got {type(model).__name__}")
-  if not models.variational_layers(model):
-    raise ValueError(f"model {model.name} has no DenseFlipout or "
-                     "Convolution2DFlipout layer")
-  model(x_probe, training=False)
-  expected = kl_nats(model)
-  got = float(tf.add_n(model.losses)) if model.losses else 0.0
-  if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-3):
-    raise ValueError(
-        f"model.losses sum to {got:.6g} nats but the layers' KL is "
-        f"{expected:.6g} nats: the losses must be the full, unscaled KL and "
-        "nothing else (TFP's default kernel_divergence_fn)")
-
-
-def check_model_fn(model_fn: ModelFn, seed: int, prior_stddev: float) -> None:
-  """Refuses a ``model_fn`` whose initial weights are not a function of seed.
-
-  Bob replays the training, so the same seed must give the same initial
-  weights, and the seed must matter: TFP's default posterior shares one
-  unseeded initializer, which gives every model (and every layer of the same
-  shape) the same values whatever the seed, fixed by hidden global state.
-
-  Raises:
-    ValueError: when the seed is ignored or the weights are not reproducible.
-  """
-  def initial(s):
-    tf_keras.utils.set_random_seed(s)
-    return [v.numpy() for v in model_fn(s, prior_stddev).weights]
-
-  first, again, other = initial(seed), initial(seed), initial(seed + 1)
-  if any(not np.array_equal(a, b) for a, b in zip(first, again)):
-    raise ValueError("model_fn gives different initial weights for the same "
-                     "seed: seed every initializer")
-  if all(np.array_equal(a, b) for a, b in zip(first, other)):
-    raise ValueError("model_fn gives the same initial weights for seeds "
-                     f"{seed} and {seed + 1}: its initializers ignore the seed"
-                     " (TFP's default posterior initializers are unseeded; "
-                     "pass seeded ones, as tfmdl.models does)")
-
-
-# ---------------------------------------------------------------------------
-# Monte Carlo and posterior-mean evaluation.
-
-
-def _mean_tensor(distribution):
-  return distribution.mean()
-
-
-@contextlib.contextmanager
-def posterior_means(model):
-  """Within the block, every Flipout layer computes with its posterior mean.
-
-  Flipout adds ``(x * s) @ dW * r`` with ``dW`` drawn from ``q`` minus its
-  mean; taking the mean of that centred draw makes the perturbation exactly
-  zero, and the bias its posterior mean. Trace a new function inside the
-  block: one traced before it keeps sampling.
-  """
-  layers = models.variational_layers(model)
-  saved = [(l.kernel_posterior_tensor_fn, l.bias_posterior_tensor_fn)
-           for l in layers]
-  try:
-    for layer in layers:
-      layer.kernel_posterior_tensor_fn = _mean_tensor
-      layer.bias_posterior_tensor_fn = _mean_tensor
-    yield model
-  finally:
-    for layer, (kernel_fn, bias_fn) in zip(layers, saved):
-      layer.kernel_posterior_tensor_fn = kernel_fn
-      layer.bias_posterior_tensor_fn = bias_fn
-
-
-def monte_carlo_nll(model, x: np.ndarray, y: np.ndarray, num_samples: int,
-                    batch_size: int = 1024, *, forward=None):
-  """Total NLL (nats) and accuracy over ``(x, y)``, one per sampled pass.
-
-  Each pass runs the stochastic Flipout forward over the whole set: every
-  example sees weights distributed as ``q``, so each pass total is an unbiased
-  estimate of ``E_q[sum_i -ln p(y_i | x_i, w)]``, independent of the others.
-
-  Returns:
-    ``(totals_nats, accuracies)``, two float64 arrays of length num_samples.
-  """
-  forward = forward or training.make_forward(model)
-  totals, accuracies = [], []
-  for _ in range(num_samples):
-    log_probs = training.predict_log_probs(model, x, batch_size,
-                                           forward=forward)
-    totals.append(training.per_sample_nll_nats(log_probs, y).sum())
-    accuracies.append(np.mean(log_probs.argmax(1) == y))
-  return np.asarray(totals, np.float64), np.asarray(accuracies, np.float64)
-
-
-def posterior_mean_accuracy(model, x: np.ndarray, y: np.ndarray,
-                            batch_size: int = 1024) -> float:
-  """Accuracy of the model at its posterior means (exact, no sampling)."""
-  with posterior_means(model):
-    log_probs = training.predict_log_probs(model, x, batch_size)
-  return float(np.mean(log_probs.argmax(1) == np.asarray(y)))
-
-
-def standard_error(values: np.ndarray) -> Optional[float]:
-  """Standard error of the mean of ``values`` (None for a single value)."""
-  if len(values) < 2:
-    return None
-  return float(np.std(values, ddof=1) / math.sqrt(len(values)))
-
-
-# ---------------------------------------------------------------------------
-# The code.
 
 
 def _epoch_point(model, x, y, epoch, num_samples, batch_size, forward,
@@ -453,7 +103,7 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
                  VariationalConfig, strategy: tf.distribute.Strategy, *,
                  x_test=None, y_test=None,
                  epoch_callback: Optional[Callable[[int, EpochPoint], None]]
-                 = None, progress: Optional[Progress] = None) -> PointResult:
+                 = None, progress=None) -> PointResult:
   """Train and price grid point ``index`` (prior scale ``prior_stddevs[i]``).
 
   ``progress``, if given, is advanced by one per epoch; the pricing after
@@ -483,7 +133,8 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
       if epoch_callback is not None:
         epoch_callback(index, point)
     if progress is not None and epoch > 0:
-      progress.advance(1, epoch=f"epoch {epoch}/{config.train.max_epochs}")
+      progress.status(epoch=f"epoch {epoch}/{config.train.max_epochs}")
+      progress.advance(1)
 
   train_config = dataclasses.replace(config.train,
                                      regularization_scale=1.0 / len(x))
@@ -511,7 +162,7 @@ def encode_point(model_fn: ModelFn, x, y, index: int, config:
       nll_bits_samples=tuple(float(b) for b in nll_samples_bits),
       deterministic_bits=det_bits,
       num_posterior_scalars=num_posterior_scalars(model),
-      num_deterministic_scalars=_num_scalars(transmitted_weights(model)),
+      num_deterministic_scalars=num_scalars(transmitted_weights(model)),
       train_accuracy=float(accuracies.mean()),
       test_accuracy_sampled=test_sampled, test_accuracy_mean=test_mean,
       epochs_trained=result.epochs_trained, seed=seed,
@@ -531,19 +182,16 @@ def variational_code(
     done_points: Sequence[PointResult] = (),
     point_callback: Optional[Callable[[PointResult], None]] = None,
     epoch_callback: Optional[Callable[[int, EpochPoint], None]] = None,
-    progress: Optional[Progress] = None,
+    progress=None,
 ) -> VariationalResult:
   """Variational (bits-back) codelength of labels ``y`` given ``x``, in bits.
 
   Args:
-    model_fn: ``model_fn(seed, prior_stddev)`` returns a fresh ``tf_keras``
-      model with Flipout layers under a ``N(0, prior_stddev^2)`` prior, its
-      initializers seeded from ``seed`` (checked); called under the
-      strategy's scope, after ``tf_keras.utils.set_random_seed(seed)``. Or
-      a built ``tf_keras`` model, or a ``model_fn(seed)`` returning one,
-      whose Dense and Conv2D layers are turned into Flipout layers
-      (:mod:`tfmdl.user_models`); a softmax or sigmoid head is measured
-      through its logits.
+    model_fn: a built ``tf_keras`` model, or a ``model_fn(seed)``
+      returning one, whose Dense and Conv2D layers are turned into Flipout
+      layers (:class:`tfmdl.models.flipout.Flipout`, posterior scale from
+      ``config``); or a :class:`tfmdl.models.adapter.ModelFn` with its own
+      transform. A softmax or sigmoid head is measured through its logits.
     x, y: inputs and integer labels.
     num_classes: K.
     config: the prior grid, Monte Carlo sizes, seed and training.
@@ -563,14 +211,15 @@ def variational_code(
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
-  model_fn = adapter.as_variational_model_fn(model_fn, num_classes,
-                                                 example=x[:8])
+  model_fn = adapter.as_model_fn(
+      model_fn, num_classes, example=x[:8],
+      transform=flipout.Flipout(config.posterior_scale_init))
   y = np.asarray(y, np.int32)
   strategy = strategy or tf.distribute.get_strategy()
   check_model_fn(model_fn, config.seed, float(config.prior_stddevs[0]))
   done = {p.index: p for p in done_points}
   grid = len(config.prior_stddevs)
-  progress = Progress.started(
+  progress = progress_lib.reporting(
       progress, "variational",
       (grid - len(set(done) & set(range(grid)))) *
       (config.train.max_epochs + 1))
@@ -583,7 +232,7 @@ def variational_code(
                          f"{point.prior_stddev}, the grid says {prior_stddev}")
       weight = 0
     else:
-      progress.update(point=f"prior_stddev {prior_stddev:g} ({index + 1}/"
+      progress.status(point=f"prior_stddev {prior_stddev:g} ({index + 1}/"
                       f"{grid})", epoch="")
       point = encode_point(model_fn, x, y, index, config, strategy,
                            x_test=x_test, y_test=y_test,
@@ -594,13 +243,14 @@ def variational_code(
     points.append(point)
     stderr = ("n/a" if point.nll_bits_stderr is None
               else f"{point.nll_bits_stderr:.1f}")
-    progress.advance(weight, note=(
+    progress.note(
         f"prior_stddev {prior_stddev:g} ({index + 1}/{grid}): "
         f"{point.codelength_bits:.1f} bits = KL {point.kl_bits:.1f} + NLL "
         f"{point.nll_bits:.1f} (+-{stderr}) + float32 "
         f"{point.deterministic_bits:.0f}; train acc "
         f"{point.train_accuracy:.3f}, {point.epochs_trained} epochs, "
-        f"{point.wall_s:.1f}s"))
+        f"{point.wall_s:.1f}s")
+    progress.advance(weight)
   return VariationalResult(n=len(x), num_classes=num_classes,
                            points=tuple(points),
                            num_samples=config.num_samples,

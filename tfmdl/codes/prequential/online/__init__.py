@@ -2,7 +2,7 @@
 
 Beyond the paper: Bornschein, Li & Hutter, "Sequential Learning of Neural
 Networks for Prequential MDL" (2022). Instead of retraining a fresh model from
-scratch for every block (:mod:`tfmdl.prequential`), one model is trained in a
+scratch for every block (:mod:`~tfmdl.codes.prequential.block`), one model is trained in a
 single pass: each new minibatch is first *encoded* with the current model,
 then *learned from*, together with replayed earlier examples. The codelength
 is again ``sum -log2 p(y_i | x_i)`` over the samples in transmission order,
@@ -29,10 +29,10 @@ the seed. The n samples are cut into
   transmitted so far (minibatches 0..t), either drawn uniformly with
   replacement or read by R *replay streams* that walk the sent samples in
   order and restart at random earlier points
-  (:mod:`~tfmdl.online.replay`), all from stateless generators seeded with
+  (:mod:`~.replay`), all from stateless generators seeded with
   ``(seed, t)``. ``R = 0`` is plain online SGD. The learning rate follows an
   agreed schedule of t (constant or cosine, optional warm-up,
-  :mod:`~tfmdl.online.schedule`); images may be shifted (and flipped) at
+  :mod:`~.schedule`); images may be shifted (and flipped) at
   random, from the same seeds. After each step the EMA weights are updated.
   Dropout is active during learning, off during encoding.
 * **Ensembles:** with ``ensemble = E``, E such learners from seeds
@@ -59,24 +59,26 @@ that of the final encoding model: no extra training.
 
 Example::
 
-    from tfmdl import data, models, online
+    from tfmdl import data, models
+    from tfmdl.codes import prequential
     ds = data.load("digits")
-    result = online.online_code(
+    result = prequential.prequential_code(
         lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
                                   seed=seed),
         ds.x_train, ds.y_train, ds.num_classes,
-        config=online.OnlineConfig(batch_size=16, replay=4))
+        learner=prequential.OnlineConfig(batch_size=16, replay=4))
     print(result.codelength_bits, result.compression_ratio)
 
-Modules: :mod:`~tfmdl.online.config` (what is agreed),
-:mod:`~tfmdl.online.learner` (the state both sides evolve and its step),
-:mod:`~tfmdl.online.replay` (which sent samples are rehearsed),
-:mod:`~tfmdl.online.schedule` (the learning rate),
-:mod:`~tfmdl.online.calibration` (the temperature) and
-:mod:`~tfmdl.online.code` (Alice's side: bits and blocks).
+Modules: :mod:`~.config` (what is agreed),
+:mod:`~.learner` (the state both sides evolve and its step),
+:mod:`~.replay` (which sent samples are rehearsed),
+:mod:`~.schedule` (the learning rate),
+:mod:`~.calibration` (the temperature) and
+:mod:`~.ensemble` (E members in the prequential protocol).
 """
 
-from tfmdl.codes.prequential.online.code import online_code
 from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.ensemble import OnlineEnsemble
 from tfmdl.codes.prequential.online.learner import OnlineLearner
-from tfmdl.codes.prequential.online.replay import replay_seed
+
+__all__ = ["OnlineConfig", "OnlineEnsemble", "OnlineLearner"]

@@ -1,7 +1,7 @@
 """The state that Alice and Bob both evolve in the online code, and its step.
 
 :class:`OnlineLearner` holds the model, its weight average, the temperature
-and the replay rule, and runs the protocol of :mod:`tfmdl.online` one
+and the replay rule, and runs the protocol of :mod:`tfmdl.codes.prequential.online` one
 iteration at a time or many at once, in one traced ``tf.function`` so that
 both sides compute the same floats.
 """
@@ -37,8 +37,10 @@ class OnlineLearner:
 
   def __init__(self, model_fn: Callable[[int], object], x: np.ndarray,
                num_classes: int, config: OnlineConfig = OnlineConfig(),
-               strategy: Optional[tf.distribute.Strategy] = None):
-    """Build the model (and its EMA twin) from ``model_fn(config.seed)``.
+               strategy: Optional[tf.distribute.Strategy] = None, *,
+               seed: int = 0):
+    """Build the model (and its EMA twin) from ``model_fn(seed)``; the
+    replay and augmentation draws are seeded from ``seed`` too.
 
     Raises:
       ValueError: a strategy with several replicas, no samples, or a model
@@ -51,12 +53,13 @@ class OnlineLearner:
     if len(x) < 1:
       raise ValueError("need at least one sample")
     self.config = config
+    self.seed = seed
     self.num_classes = num_classes
     self.n = len(x)
     self.num_minibatches = math.ceil(self.n / config.batch_size)
     self.position = 0
     self._x = tf.convert_to_tensor(x)
-    training.seed_everything(config.seed)
+    training.seed_everything(seed)
     with strategy.scope():
       self.model = self._build(model_fn)
       self._average = (
@@ -68,14 +71,14 @@ class OnlineLearner:
       self._calibrator = TemperatureCalibrator(num_classes,
                                                config.calibration_lr)
       self._replay = make_replay(config.replay_kind, config.replay,
-                                 config.batch_size, config.seed,
+                                 config.batch_size, seed,
                                  config.stream_restarts)
-    self._augment_seed = tf.constant(replay_seed(config.seed) + 1, tf.int64)
+    self._augment_seed = tf.constant(replay_seed(seed) + 1, tf.int64)
     self._iterate = tf.function(self._iterate_fn)
     self._compiled_step = tf.function(self._train_step, jit_compile=True)
 
   def _build(self, model_fn):
-    model = model_fn(self.config.seed)
+    model = model_fn(self.seed)
     logits = model(self._x[:1], training=False)
     if logits.shape[-1] != self.num_classes:
       raise ValueError(f"the model outputs {logits.shape[-1]} logits, the "

@@ -8,16 +8,17 @@ integer labels ``y``. A user may have:
 * a dict of arrays, for a model with several named inputs;
 * a ``tf.data.Dataset`` of ``(x, y)`` pairs (one example per element, or
   batches: they are unbatched), ``x`` a tensor or a dict of tensors, in a
-  fixed order. The prequential code streams it block by block
-  (:mod:`tfmdl.prequential_stream`), so it need not fit in memory; the other
-  codes read it into arrays.
+  fixed order. The block prequential code reads it block by block
+  (:mod:`tfmdl.codes.prequential.block`), so it need not fit in memory; the
+  other codes read it into arrays. Its labels are kept (4 bytes each).
 
 :func:`labelled` checks the data in one pass (labels integers in ``[0, K)``,
 inputs numeric and finite; a stream is read once, hashing as it goes), and
 refuses a stream whose order changes from one reading to the next (a
 ``shuffle`` that reshuffles, random maps, non-deterministic options): the
 order is part of the code, and every block of the prequential code reads the
-stream again.
+stream again. :class:`LabelledData` is what every code reads, the zoo's data
+sets too (:attr:`tfmdl.data.Dataset.train`).
 
 A dict of inputs is packed into one float matrix (:class:`InputLayout`: the
 inputs flattened and concatenated, in sorted key order, in float32 when that
@@ -25,8 +26,9 @@ is exact, else float64) and unpacked inside the model by
 :meth:`InputLayout.unpack`, so every code and training loop sees one array.
 
 :func:`fingerprint` identifies examples and their order, the same for arrays,
-dicts and streams holding the same examples (unlike
-:meth:`tfmdl.data.Dataset.fingerprint`, it does not include a registry name).
+dicts and streams holding the same examples, and the zoo's data sets
+(:meth:`tfmdl.data.Dataset.fingerprint`): one fingerprint for the same
+examples, whichever way they came.
 """
 
 import dataclasses
@@ -207,6 +209,12 @@ def fingerprint(x, y=None) -> str:
   return hasher.hexdigest()
 
 
+def inputs_fingerprint(x) -> str:
+  """:func:`fingerprint` of the inputs alone (what Bob holds before he
+  decodes the labels): that of the examples with every label 0."""
+  return fingerprint(x, np.zeros(len(x), np.int64))
+
+
 def batches(ds: tf.data.Dataset, batch_size: int):
   """The ``(x, y)`` examples of ``ds`` in batches of ``batch_size``, as
   NumPy (the last may be shorter); ``ds`` gives pairs or batches of them."""
@@ -227,45 +235,56 @@ def _chunks(x, y):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class UserData:
-  """Checked labelled examples, in their order.
+class LabelledData:
+  """Checked labelled examples, in their order: what every code reads.
 
   Attributes:
     n: number of examples.
     num_classes: K; every label lies in ``[0, K)``.
     fingerprint: :func:`fingerprint` of the examples.
     layout: how a dict of inputs was packed; None for one array.
-    x, y: the (packed) inputs and int32 labels, for arrays; None for a
-      stream.
-    examples: for a stream, unbatched ``(packed x, int32 y)`` pairs in the
-      agreed order; None for arrays.
+    y: the int32 labels (4 bytes a label, kept for streams too).
+    x: the (packed) inputs, for arrays; None for a stream.
+    stream: for a stream, the unbatched packed inputs in the agreed order;
+      None for arrays.
   """
   n: int
   num_classes: int
   fingerprint: str
   layout: Optional[InputLayout]
+  y: np.ndarray = dataclasses.field(repr=False)
   x: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
-  y: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
-  examples: Optional[tf.data.Dataset] = dataclasses.field(default=None,
-                                                          repr=False)
+  stream: Optional[tf.data.Dataset] = dataclasses.field(default=None,
+                                                        repr=False)
 
   @property
   def is_stream(self) -> bool:
-    return self.examples is not None
+    return self.stream is not None
 
-  def slice(self, start: int, end: int) -> tf.data.Dataset:
-    """Examples ``[start, end)`` of a stream: ``skip(start).take(...)``."""
-    return self.examples.skip(start).take(end - start)
+  def inputs(self, start: int, end: int) -> np.ndarray:
+    """Inputs ``[start, end)`` as an array; a stream is read for them."""
+    if not self.is_stream:
+      return self.x[start:end]
+    chunks = [chunk.numpy() for chunk in
+              self.stream.skip(start).take(end - start).batch(CHUNK)]
+    if not chunks:
+      return np.zeros((0,) + tuple(self.stream.element_spec.shape),
+                      self.stream.element_spec.dtype.as_numpy_dtype)
+    return np.concatenate(chunks)
+
+  def examples(self, start: int, end: int, labels: np.ndarray
+               ) -> tf.data.Dataset:
+    """Unbatched ``(x, y)`` pairs of examples ``[start, end)`` with
+    ``labels`` (``end - start`` of them: Alice's, or those Bob decoded)."""
+    inputs = (self.stream.skip(start).take(end - start) if self.is_stream
+              else tf.data.Dataset.from_tensor_slices(self.x[start:end]))
+    return tf.data.Dataset.zip(
+        (inputs, tf.data.Dataset.from_tensor_slices(
+            np.asarray(labels, np.int32))))
 
   def arrays(self) -> tuple:
-    """``(x, y)`` as arrays; a stream is read into memory."""
-    if not self.is_stream:
-      return self.x, self.y
-    xs, ys = [], []
-    for x_chunk, y_chunk in self.examples.batch(CHUNK):
-      xs.append(x_chunk.numpy())
-      ys.append(y_chunk.numpy())
-    return np.concatenate(xs), np.concatenate(ys)
+    """``(x, y)`` as arrays; a stream's inputs are read into memory."""
+    return self.inputs(0, self.n), self.y
 
 
 def _check_layout(layout: Optional[InputLayout],
@@ -280,7 +299,7 @@ def _check_layout(layout: Optional[InputLayout],
 
 
 def labelled(x, y=None, num_classes: int = 2, *,
-             layout: Optional[InputLayout] = None) -> UserData:
+             layout: Optional[InputLayout] = None) -> LabelledData:
   """Check a user's labelled data and put it in the codes' form.
 
   Args:
@@ -292,7 +311,7 @@ def labelled(x, y=None, num_classes: int = 2, *,
       inputs, for test data); None to choose it from ``x``.
 
   Returns:
-    A :class:`UserData`.
+    A :class:`LabelledData`.
 
   Raises:
     ValueError: in one line, for bad data, a stream whose order is not
@@ -322,12 +341,13 @@ def labelled(x, y=None, num_classes: int = 2, *,
   elif layout is not None:
     _check_layout(None, layout)
   packed = found.pack(parts) if found else parts[""]
-  return UserData(n=len(y), num_classes=num_classes,
-                  fingerprint=fingerprint(x, y), layout=found, x=packed, y=y)
+  return LabelledData(n=len(y), num_classes=num_classes,
+                      fingerprint=fingerprint(x, y), layout=found, y=y,
+                      x=packed)
 
 
 def _labelled_stream(ds: tf.data.Dataset, num_classes: int,
-                     layout: Optional[InputLayout]) -> UserData:
+                     layout: Optional[InputLayout]) -> LabelledData:
   """:func:`labelled` for a stream: one checking, hashing pass."""
   if num_classes < 2:
     raise ValueError(f"need at least 2 classes, got num_classes={num_classes}")
@@ -339,9 +359,10 @@ def _labelled_stream(ds: tf.data.Dataset, num_classes: int,
   x_spec, y_spec = examples.element_spec
   if not y_spec.dtype.is_integer:
     raise ValueError(f"labels must be integers, got dtype {y_spec.dtype.name}")
-  hasher, first, max_int = _Hasher(), None, 0
+  hasher, first, max_int, labels = _Hasher(), None, 0, []
   low, high = math.inf, -math.inf
   for x_chunk, y_chunk in _chunks(examples, None):
+    labels.append(y_chunk.astype(np.int32))
     parts = x_chunk if isinstance(x_chunk, Mapping) else {"": x_chunk}
     for key, value in parts.items():
       _check_numeric(f" {key!r}" if key else "", value)
@@ -371,7 +392,7 @@ def _labelled_stream(ds: tf.data.Dataset, num_classes: int,
   elif layout is not None:
     _check_layout(None, layout)
   pack = found.pack_tensors if found else (lambda x: x)
-  packed = examples.map(lambda x, y: (pack(x), tf.cast(y, tf.int32)))
-  return UserData(n=hasher.n, num_classes=num_classes,
-                  fingerprint=hasher.hexdigest(), layout=found,
-                  examples=packed)
+  return LabelledData(n=hasher.n, num_classes=num_classes,
+                      fingerprint=hasher.hexdigest(), layout=found,
+                      y=np.concatenate(labels),
+                      stream=examples.map(lambda x, y: pack(x)))

@@ -1,0 +1,250 @@
+"""The prequential code of labelled data: a learner run through the protocol.
+
+:func:`prequential_code` is Alice's codelength with either learner: the
+block learner (:class:`BlockConfig`, the paper) or the online learner
+(:class:`OnlineConfig`). Both run :func:`~tfmdl.codes.prequential.protocol.
+run` with a :class:`~tfmdl.codes.prequential.coders.BitCounter`, so their
+bits are summed and mixed with the uniform code in the same blocks, and
+their results are alike. The label file (:mod:`~tfmdl.codes.prequential.
+label_file`) runs the same protocol with a range coder.
+
+Example::
+
+    from tfmdl import data, models
+    from tfmdl.codes import prequential
+    ds = data.load("digits")
+    result = prequential.prequential_code(
+        lambda seed: models.build("mlp", ds.input_shape, ds.num_classes,
+                                  seed=seed),
+        ds.x_train, ds.y_train, ds.num_classes)
+    print(result.codelength_bits, result.compression_ratio)
+"""
+
+import contextlib
+import time
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tfmdl import progress as progress_lib
+from tfmdl.bits import units
+from tfmdl.codes.prequential import protocol
+from tfmdl.codes.prequential.block import BlockLearner
+from tfmdl.codes.prequential.coders import BitCounter
+from tfmdl.codes.prequential.coders import no_training
+from tfmdl.codes.prequential.config import BlockConfig
+from tfmdl.codes.prequential.config import PrequentialConfig
+from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.ensemble import OnlineEnsemble
+from tfmdl.codes.prequential.results import BlockResult
+from tfmdl.codes.prequential.results import PrequentialResult
+from tfmdl.codes.prequential import schedule
+from tfmdl.data import labelled
+from tfmdl.models import adapter
+
+LearnerConfig = Union[BlockConfig, OnlineConfig]
+
+
+def learner_name(learner: LearnerConfig) -> str:
+  """``"block"`` or ``"online"``."""
+  return "online" if isinstance(learner, OnlineConfig) else "block"
+
+
+def make_learner(model_fn, data: labelled.LabelledData,
+                 config: PrequentialConfig, learner: LearnerConfig, *,
+                 strategy: Optional[tf.distribute.Strategy] = None,
+                 shuffle_buffer: Optional[int] = None,
+                 progress=None) -> protocol.Learner:
+  """The protocol's learner of ``learner``'s kind on ``data``.
+
+  ``model_fn`` is a ``model_fn(seed)`` or a built model
+  (:func:`tfmdl.models.adapter.as_model_fn`: its head is read and checked
+  here, on a few of the inputs).
+
+  Raises:
+    ValueError: a model that cannot be measured, or a ``shuffle_buffer``
+      for arrays or for the online learner.
+  """
+  model_fn = adapter.as_model_fn(
+      model_fn, data.num_classes,
+      example=data.inputs(0, min(data.n, 8))).with_layout(data.layout)
+  if shuffle_buffer is not None and not (
+      data.is_stream and isinstance(learner, BlockConfig)):
+    raise ValueError("shuffle_buffer bounds the memory of the block learner "
+                     "on a tf.data stream only")
+  if isinstance(learner, OnlineConfig):
+    if data.is_stream:
+      raise ValueError("the online learner reads arrays: pass arrays, or the "
+                       "block learner for a stream")
+    return OnlineEnsemble(model_fn, data.x, data.num_classes, learner,
+                          seed=config.seed, strategy=strategy)
+  return BlockLearner(model_fn, data, config, learner, strategy,
+                      shuffle_buffer=shuffle_buffer, progress=progress)
+
+
+def work(learner: LearnerConfig, timesteps: Sequence[int],
+         blocks: Sequence[int], n: int) -> float:
+  """The weight of computing ``blocks`` (a progress report's total): the
+  block learner trains block k on its prefix (about what an epoch costs),
+  the online learner steps through every example once."""
+  if isinstance(learner, OnlineConfig):
+    return float(n)
+  bounds = schedule.block_bounds(timesteps)
+  return float(sum(bounds[i][0] for i in blocks))
+
+
+def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
+                  config: PrequentialConfig, *,
+                  indices: Optional[Sequence[int]] = None,
+                  on_block: Optional[Callable[[BlockResult], None]] = None,
+                  progress=None) -> tuple:
+  """Alice's blocks of the schedule from ``learner``'s predictions.
+
+  Args:
+    learner: from :func:`make_learner`.
+    data: the labelled data (its labels are coded).
+    config: the protocol's constants.
+    indices: the block learner's blocks to compute (each is independent of
+      the others: shards, resumed runs); None for every unit.
+    on_block: called with each block as soon as it is finished.
+    progress: a :class:`tfmdl.progress.Progress` advanced by each unit's
+      work, with a note per block; None for none.
+
+  Returns:
+    The finished :class:`BlockResult` s, by index.
+  """
+  timesteps = schedule.timesteps_for(data.n, config.timesteps,
+                                     config.first_block)
+  progress = progress or progress_lib.NoProgress()
+  last = len(timesteps) - 1
+  coded = []
+
+  def finished(block: BlockResult) -> None:
+    coded.append(block.bits)
+    progress.note(
+        f"block {block.index}/{last} [{block.start}, {block.end}): "
+        f"{block.bits:.1f} bits, {block.bits_per_sample:.3f} bits/sample, "
+        f"accuracy {block.accuracy:.3f}" +
+        (f", {block.epochs_trained} epochs" if block.epochs_trained else "") +
+        f", {block.wall_s:.1f}s")
+    progress.status(bits=f"{units.bits_to_kbits(sum(coded)):.3f} kbits")
+    if on_block is not None:
+      on_block(block)
+
+  counter = BitCounter(
+      timesteps, data.num_classes, uniform_fallback=config.uniform_fallback,
+      block_info=getattr(learner, "block_info", no_training),
+      on_block=finished)
+  protocol.run(learner, [counter], data.y, units=indices,
+               on_unit=lambda p: progress.advance(p.weight))
+  return counter.blocks()
+
+
+def assemble(blocks: Sequence[BlockResult], n: int, num_classes: int,
+             timesteps: Sequence[int], **fields) -> PrequentialResult:
+  """The :class:`PrequentialResult` of a complete set of blocks (from one
+  process or several); ``fields`` are the result's other fields.
+
+  Raises:
+    ValueError: if a block is missing (all missing ones are listed) or does
+      not fit the schedule.
+  """
+  timesteps = tuple(timesteps)
+  missing = missing_blocks(blocks, timesteps)
+  if missing:
+    raise ValueError(f"cannot assemble the code: block(s) {missing} of "
+                     f"0..{len(timesteps) - 1} are missing")
+  by_index = {b.index: b for b in blocks}
+  return PrequentialResult(
+      n=n, num_classes=num_classes, timesteps=timesteps,
+      blocks=tuple(by_index[i] for i in range(len(timesteps))), **fields)
+
+
+def missing_blocks(blocks: Sequence[BlockResult], timesteps: Sequence[int]
+                   ) -> list:
+  """Indices of the schedule's blocks absent from ``blocks``.
+
+  Raises:
+    ValueError: if a block covers other samples than the schedule says
+      (blocks of another schedule).
+  """
+  bounds = schedule.block_bounds(timesteps)
+  for block in blocks:
+    if (block.index >= len(bounds) or
+        (block.start, block.end) != bounds[block.index]):
+      expected = (f"[{bounds[block.index][0]}, {bounds[block.index][1]})"
+                  if block.index < len(bounds) else "no such block")
+      raise ValueError(f"saved block {block.index} covers [{block.start}, "
+                       f"{block.end}), the schedule says {expected}")
+  present = {b.index for b in blocks}
+  return [i for i in range(len(bounds)) if i not in present]
+
+
+def prequential_code(
+    model_fn,
+    x,
+    y: Optional[np.ndarray] = None,
+    num_classes: Optional[int] = None,
+    *,
+    config: PrequentialConfig = PrequentialConfig(),
+    learner: LearnerConfig = BlockConfig(),
+    x_test: Optional[np.ndarray] = None,
+    y_test: Optional[np.ndarray] = None,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    shuffle_buffer: Optional[int] = None,
+    on_block: Optional[Callable[[BlockResult], None]] = None,
+    progress=None,
+) -> PrequentialResult:
+  """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
+
+  Args:
+    model_fn: ``model_fn(seed)`` returning a fresh ``tf_keras`` or Keras 3
+      model (called under the strategy's scope: once per block, once per
+      ensemble member, twice with an EMA); or a built model, cloned
+      (:mod:`tfmdl.models.adapter`); a softmax or sigmoid head is measured
+      through its logits.
+    x, y, num_classes: inputs and integer labels in the agreed transmission
+      order, and K; or ``x`` a :class:`tfmdl.data.LabelledData` (arrays or a
+      ``tf.data`` stream) and ``y``, ``num_classes`` None.
+    config: the protocol's constants (blocks, uniform fallback, seed).
+    learner: :class:`BlockConfig` (a model per block) or
+      :class:`OnlineConfig` (one model trained as the labels arrive).
+    x_test, y_test: test data for the final model's accuracy (optional).
+    strategy: a ``tf.distribute`` strategy; the default one when None.
+    shuffle_buffer: the block learner on a stream: examples held in memory
+      to shuffle a prefix; None for all of them.
+    on_block: called with each block as soon as it is finished.
+    progress: a :class:`tfmdl.progress.Progress` (None: a bar on stderr).
+
+  Returns:
+    A :class:`PrequentialResult`.
+
+  Raises:
+    ValueError: on bad data, model or config, before any training.
+  """
+  began = time.perf_counter()
+  data = (x if isinstance(x, labelled.LabelledData)
+          else labelled.labelled(x, y, num_classes))
+  timesteps = schedule.timesteps_for(data.n, config.timesteps,
+                                     config.first_block)
+  final = x_test is not None and y_test is not None
+  own_progress = progress is None
+  if own_progress:
+    progress = progress_lib.Progress(
+        f"prequential ({learner_name(learner)})",
+        total=work(learner, timesteps, range(len(timesteps)), data.n))
+  learner_ = make_learner(model_fn, data, config, learner, strategy=strategy,
+                          shuffle_buffer=shuffle_buffer, progress=progress)
+  with progress if own_progress else contextlib.nullcontext():
+    blocks = encode_blocks(learner_, data, config, on_block=on_block,
+                           progress=progress)
+    wall_s = time.perf_counter() - began
+    accuracy, which, test_wall_s = ((None, None, 0.0) if not final else
+                                    learner_.test_accuracy(x_test, y_test,
+                                                           data.y))
+  return assemble(blocks, data.n, data.num_classes, timesteps,
+                  learner=learner_name(learner), setting_bits=config.setting_bits,
+                  test_accuracy=accuracy, test_accuracy_model=which,
+                  wall_s=wall_s, final_model_wall_s=test_wall_s,
+                  data_fingerprint=data.fingerprint)
