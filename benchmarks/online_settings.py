@@ -108,7 +108,8 @@ def run_setting(name: str, dataset) -> dict:
       lambda seed: models.build(model, dataset.input_shape,
                                 dataset.num_classes, seed=seed, **options),
       dataset.x_test, dataset.y_test, dataset.num_classes,
-      learner=prequential.OnlineConfig(**fields))
+      learner=prequential.OnlineConfig(**fields),
+      source="benchmarks/online_settings.py", split="test")
   return {"setting": name, "model": model, "model_options": options,
           "online": fields, "n": len(dataset.y_test),
           "codelength_kbits": round(result.codelength_bits / 1000, 3),

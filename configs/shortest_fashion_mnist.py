@@ -3,10 +3,11 @@
 Each recipe is an online prequential code (:mod:`tfmdl.codes.prequential.online`) whose
 settings were chosen on Fashion-MNIST's 10,000 *test* labels, which the code
 of the training labels never sends (``python benchmarks/online_settings.py``,
-its runs in ``benchmarks/results/online_settings.jsonl``). Checking the
-recipes on the coded training labels ran at most 8 settings there (listed in
-``benchmarks/results/settings_on_coded_labels.md``): every recipe pays
-``setting_bits = log2 8 = 3`` bits for the choice among them.
+its runs in ``benchmarks/results/online_settings.jsonl``). Every setting
+run on the coded training labels, while the recipes were made and since, is
+in the run ledger (saved_results/ledger.jsonl, the earlier ones
+reconstructed by saved_results/ledger_history.py): a recipe's run pays log2
+of the settings its model was run with on these labels (tfmdl/ledger.py).
 
 Recipes (``python benchmarks/shortest_code.py`` prints bits against time):
 
@@ -33,13 +34,7 @@ block mixed with the uniform code.
       --workdir=/tmp/tfmdl/shortest_mlp
 """
 
-import math
-
 from tfmdl.experiments.prequential import default_config
-
-# Distinct settings run on the 60,000 coded labels while choosing: the
-# recipes below and one exploratory run (see the module docstring).
-SETTINGS_ON_CODED_LABELS = 8
 
 _COMMON = dict(replay_kind="uniform", learning_rate=2e-3, schedule="cosine",
                final_lr_fraction=0.1, ema_decay=0.99, calibrate=True)
@@ -65,7 +60,6 @@ def get_config(recipe: str = "mlp"):
   config.recipe = recipe  # names the run in bin/report's tables
   config.learner = "online"
   config.prequential.uniform_fallback = True
-  config.prequential.setting_bits = math.log2(SETTINGS_ON_CODED_LABELS)
   if model == "mlp":
     config.model_options.hidden_sizes = (256, 256)
   config.model_options.dropout = 0.0

@@ -25,13 +25,20 @@ Tests that use a module-scoped fixture of their file run on one xdist worker
 
 TensorFlow and the modules that load it are imported inside the fixtures:
 the xdist controller imports this file too, and runs no test.
+
+Each test runs with a run ledger of its own (``$TFMDL_LEDGER``, empty at its
+start), and everything the suite writes to the temporary folder goes to a
+folder of its own, removed at the end.
 """
 
 import collections
 import glob
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from unittest import mock
 
 from absl import flags
@@ -40,6 +47,28 @@ import pytest
 from tfmdl.experiments import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Everything a test run writes to the temporary folder (TensorFlow's
+# autograph sources, the binaries' own files, the run ledgers) goes to a
+# folder of this process's own, removed at the end: the system's temporary
+# folder is left as it was. Set before TensorFlow is imported.
+_TMP = tempfile.mkdtemp(prefix="tfmdl-tests-")
+os.environ["TMPDIR"] = _TMP
+tempfile.tempdir = _TMP
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+  """Each test (and the module fixtures first built for it) runs with a run
+  ledger of its own, empty at its start: a code's setting bits then come
+  from the test's own runs only (:mod:`tfmdl.ledger`)."""
+  name = hashlib.sha256(item.nodeid.encode()).hexdigest()[:16]
+  os.environ["TFMDL_LEDGER"] = os.path.join(_TMP, "ledgers", f"{name}.jsonl")
 
 Event = collections.namedtuple("Event", "tag step plugin value")
 Event.__doc__ = """One TensorBoard summary value: ``value`` is the float of a

@@ -4,14 +4,18 @@ and the recipe configs of configs/shortest_fashion_mnist.py."""
 import dataclasses
 import importlib.util
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from tfmdl import data
+from tfmdl import ledger
 from tfmdl import models
 from tfmdl.codes import prequential
 from tfmdl.codes.prequential.online import ensemble
+from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import prequential as prequential_experiment
 
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(
@@ -86,16 +90,40 @@ def _recipes():
 
 @pytest.mark.parametrize("recipe", ["mlp_fast", "mlp", "tinycnn",
                                     "tinycnn_ensemble"])
-def test_recipes_are_online_codes_that_pay_for_their_choice(recipe):
+def test_recipes_are_online_codes_priced_by_the_ledger(recipe):
   module = _recipes()
   config = module.get_config(recipe)
   assert isinstance(prequential_experiment.learner_config(config),
                     prequential.OnlineConfig)
   assert config.learner == "online" and config.dataset == "fashion_mnist"
-  assert config.prequential.setting_bits == pytest.approx(
-      np.log2(module.SETTINGS_ON_CODED_LABELS))
+  assert config.prequential.setting_bits is None  # what the ledger counts
   assert (config.prequential.uniform_fallback and
           config.model_options.dropout == 0.0)
+
+
+@pytest.mark.slow  # reads the git history and Fashion-MNIST: ~10 s
+def test_the_recipes_pay_for_every_setting_the_repository_records(repo,
+                                                                  tmp_path):
+  """saved_results/ledger_history.py puts the settings run on Fashion-MNIST's
+  training labels before the ledger existed into the ledger: the online
+  grid of round 1 (16), its ablation, the listed checks and the ablation of
+  round 2. A recipe run after them pays log2 of their count and its own."""
+  book = ledger.Ledger(str(tmp_path / "ledger.jsonl"))
+  script = os.path.join(repo, "saved_results", "ledger_history.py")
+  env = dict(os.environ, PYTHONPATH=repo)
+  subprocess.run([sys.executable, script, f"--ledger={book.path}"],
+                 check=True, capture_output=True, env=env)
+  grid = [e for e in book.entries() if "online_vs_block.py GRID" in e.source]
+  assert len(grid) == 16 and len({e.setting for e in grid}) == 16
+  settings = book.settings(grid[0].labels, "online", "mlp")
+  assert len(settings) >= 16 + 8
+  recipe = config_lib.ledger_setting(_recipes().get_config("mlp"), "online")
+  assert ledger.setting_digest(recipe) in settings  # it was run, and counts
+  # Run again, nothing is appended twice.
+  before = len(book.entries())
+  subprocess.run([sys.executable, script, f"--ledger={book.path}"],
+                 check=True, capture_output=True, env=env)
+  assert len(book.entries()) == before
 
 
 def test_unknown_recipe_is_refused():

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfmdl import data
 from tfmdl.codes import prequential
+from tfmdl import ledger
 from tfmdl import report
 from tfmdl import results
 from tfmdl.codes import switch
@@ -32,6 +33,7 @@ from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import variational as variational_experiment
 from tfmdl.report import figures
 from tfmdl.report import formats
+from tfmdl.report import paid
 from tfmdl.report import loading
 from tfmdl.report import tables
 
@@ -541,3 +543,31 @@ def test_rows_of_a_shortest_code_recipe_name_the_recipe(tmp_path):
   labels = [row.label for row in table.rows]
   assert "prequential (mlp 2×256)" in labels
   assert "prequential (mlp 2×256, recipe mlp_fast)" in labels
+
+
+def test_a_run_that_paid_less_than_the_ledger_counts_is_flagged(tmp_path):
+  """The run paid 0 setting bits; the ledger now holds 3 settings of its
+  labels, code and model (two tried after it): it owes log2 3 and is
+  flagged. A run of another model, alone in the ledger, owes nothing."""
+  root = str(tmp_path)
+  record = _prequential_record("mlp", (2.0, 1.0), 0.9)
+  _write(root, "digits/prequential_mlp", record)
+  lenet = _prequential_record("lenet", (2.0, 1.0), 0.9)
+  _write(root, "digits/prequential_lenet", lenet)
+  book = ledger.Ledger(os.path.join(root, "ledger.jsonl"))
+  for model, rate in (("mlp", 1e-3), ("mlp", 3e-3), ("mlp", 1e-2),
+                      ("lenet", 1e-3)):
+    book.record(ledger.Entry(labels=record["labels_fingerprint"],
+                             code="prequential", model=model,
+                             settings={"lr": rate}, codelength_bits=1.0))
+  rows = {row.run.name: row for row in paid.audit(report.load_runs(root),
+                                                  book)}
+  mlp, other = (rows["digits/prequential_mlp/results.json"],
+                rows["digits/prequential_lenet/results.json"])
+  assert (mlp.paid, mlp.settings, mlp.short) == (0.0, 3, True)
+  assert mlp.owed == pytest.approx(math.log2(3))
+  assert (other.settings, other.owed, other.short) == (1, 0.0, False)
+  report.write_report(report.load_runs(root), root, book)
+  text = _read(root, "report.md")
+  assert "1 of 2 runs pay less than the ledger's count." in text
+  assert "| 0.000 | 3 | 1.585 | **pays less** |" in text

@@ -69,30 +69,41 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_debris(tmp_path):
 
 
 def test_code_version_identifies_the_sources_with_or_without_git(tmp_path):
-  """The hash changes with any source file, not with caches; the git fields
-  are the checkout's where there is one, None for an installed copy."""
-  package = tmp_path / "tfmdl"
-  shutil.copytree(results.PACKAGE_DIR, package,
-                  ignore=shutil.ignore_patterns("__pycache__"))
-  installed = results.code_version_of(str(package))
+  """The hash changes with any file of the code (package, configs,
+  binaries, scripts), not with caches or benchmark outputs; the git fields
+  are the checkout's where there is one, None for a copy."""
+  for code_dir in results.CODE_DIRS:
+    shutil.copytree(os.path.join(results.ROOT, code_dir), tmp_path / code_dir,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+  root, package = str(tmp_path), tmp_path / "tfmdl"
+  installed = results.code_version_of(root)
   assert installed["source_sha256"] == results.source_sha256()
   assert (installed["git_commit"], installed["git_dirty"]) == (None, None)
   (package / "__pycache__").mkdir(exist_ok=True)
   (package / "__pycache__" / "x.pyc").write_bytes(b"cache")
-  assert results.source_sha256(str(package)) == results.source_sha256()
-  with open(package / "codes" / "units.py", "a", encoding="utf-8") as f:
-    f.write("# edited\n")
-  assert results.source_sha256(str(package)) != results.source_sha256()
+  (tmp_path / "benchmarks" / "results" / "new.md").write_text("output")
+  assert results.source_sha256(root) == results.source_sha256()
+  for edited in (package / "bits" / "units.py",
+                 tmp_path / "configs" / "prequential_digits.py",
+                 tmp_path / "bin" / "prequential"):
+    with open(edited, "a", encoding="utf-8") as f:
+      f.write("# edited\n")
+    assert results.source_sha256(root) != results.source_sha256()
+    with open(edited, encoding="utf-8") as f:
+      text = f.read()
+    with open(edited, "w", encoding="utf-8") as f:
+      f.write(text[:-len("# edited\n")])
+    assert results.source_sha256(root) == results.source_sha256()
   assert results.code_version()["source_sha256"] == results.source_sha256()
   git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C",
          str(tmp_path)]
   subprocess.run(git + ["init", "-q"], check=True)
-  subprocess.run(git + ["add", "tfmdl"], check=True)
+  subprocess.run(git + ["add", "."], check=True)
   subprocess.run(git + ["commit", "-q", "-m", "x"], check=True)
   head = subprocess.run(git + ["rev-parse", "HEAD"], check=True,
                         capture_output=True, text=True).stdout.strip()
-  clean = results.code_version_of(str(package))
+  clean = results.code_version_of(root)
   assert (clean["git_commit"], clean["git_dirty"]) == (head, False)
   (package / "new.py").write_text("x = 1\n")
-  dirty = results.code_version_of(str(package))
+  dirty = results.code_version_of(root)
   assert (dirty["git_commit"], dirty["git_dirty"]) == (head, True)

@@ -63,7 +63,10 @@ def runs(tmp_path_factory):
   paths = {}
   for name, changes in variants.items():
     paths[name] = str(root / name)
-    prequential_experiment.run(_config(**changes), paths[name])
+    with pytest.MonkeyPatch.context() as patch:
+      # Each run the first of its ledger: it pays no ledger bits.
+      patch.setenv("TFMDL_LEDGER", str(root / f"{name}.ledger.jsonl"))
+      prequential_experiment.run(_config(**changes), paths[name])
   return paths
 
 
@@ -258,7 +261,7 @@ def test_switch_codes_pay_the_runs_setting_bits(runs, tmp_path):
                          switch.switch_runs([paid, wide])),
                         (switch.self_switch_run(mlp),
                          switch.self_switch_run(paid))):
-    assert (free.setting_bits, charged.setting_bits) == (0.0, 3.0)
+    assert (free.runs_setting_bits, charged.runs_setting_bits) == (0.0, 3.0)
     assert charged.codelength_bits == pytest.approx(
         free.codelength_bits + 3.0, abs=1e-9)
     assert charged.codelength_bits == pytest.approx(
@@ -270,14 +273,16 @@ def test_switch_codes_pay_the_runs_setting_bits(runs, tmp_path):
   # switch_code takes them as an argument.
   names, bits = switch.switch_matrix([mlp])
   assert switch.switch_code(names, bits, mlp.timesteps, 10,
-                            setting_bits=2.5).codelength_bits == (
+                            runs_setting_bits=2.5).codelength_bits == (
                                 pytest.approx(switch.switch_code(
                                     names, bits, mlp.timesteps,
                                     10).codelength_bits + 2.5, abs=1e-9))
   out = str(tmp_path / "paid")
   result = switch_experiment.run([paid], out)
   record = _saved_record(out)
-  assert record["setting_bits"] == 3.0
+  # The runs' 3 bits, and the switch code's own choice of runs: the first
+  # switch run on these labels, it pays nothing.
+  assert (record["runs_setting_bits"], record["setting_bits"]) == (3.0, 0.0)
   assert record["codelength_bits"] == pytest.approx(result.codelength_bits)
   assert record["codelength_bits"] == pytest.approx(
       record["parts"]["mixture_bits"] + 3.0)

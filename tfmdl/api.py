@@ -170,5 +170,6 @@ def description_length(model, x, y=None, *, code: str = "prequential",
                "fingerprint %s", code, data.n, data.num_classes,
                model_fn.head.kind, model_fn.head.layer, data.fingerprint)
   result = registry.get(code).run(model_fn, data, configs, x_test=x_test,
-                                  y_test=y_test, strategy=strategy, **extra)
+                                  y_test=y_test, strategy=strategy,
+                                  source="tfmdl.description_length", **extra)
   return dataclasses.replace(result, data_fingerprint=data.fingerprint)

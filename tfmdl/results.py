@@ -7,7 +7,8 @@ file or the new one, never half of one. :func:`write_json_if_absent` links
 instead of renaming, so that several processes sharing a workdir agree on who
 created a file.
 
-:func:`code_version` says which tfmdl wrote a result, so that results of
+:func:`code_version` says which tfmdl wrote a result (the package, the
+configs, binaries and scripts that can change a number), so that results of
 different code are never mixed unknowingly (``saved_results/regenerate.sh``
 reruns what is stale, ``bin/report`` warns about mixed versions).
 """
@@ -26,10 +27,13 @@ import numpy as np
 
 FORMAT_VERSION = 1
 # Metadata of a config dataclass field that never changes a label's
-# probability (logging, recorded curves, speed): left out of a labels
-# file's header and of the settings a run is counted under.
+# probability (logging, recorded curves, speed, a setting's price): left out
+# of a labels file's header and of the setting a run is counted under.
 SAME_BITS = {"changes_bits": False}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(PACKAGE_DIR)
+# What :func:`source_sha256` covers, below the package's parent folder.
+CODE_DIRS = ("tfmdl", "configs", "bin", "benchmarks", "selection")
 
 
 def _umask() -> int:
@@ -164,20 +168,26 @@ def library_versions() -> dict:
   }
 
 
-def source_sha256(package_dir: str = PACKAGE_DIR) -> str:
-  """SHA-256 of the package's Python sources: every ``.py`` file below
-  ``package_dir``, in sorted order of its relative path, path and bytes.
+def source_sha256(root: str = ROOT) -> str:
+  """SHA-256 of everything below ``root`` that can change a number: the
+  package and, where present (a checkout, not an installed copy), the
+  experiment configs, the binaries, the benchmarks and the selection
+  scripts (:data:`CODE_DIRS`); every file in sorted order of its relative
+  path, path and bytes, caches and benchmark outputs left out.
 
   Works wherever tfmdl is installed (no .git needed) and changes with any
   change of the code, committed or not.
   """
   digest = hashlib.sha256()
   paths = []
-  for folder, subfolders, files in os.walk(package_dir):
-    subfolders[:] = [d for d in subfolders if d != "__pycache__"]
-    paths += [os.path.join(folder, f) for f in files if f.endswith(".py")]
-  for path in sorted(paths, key=lambda p: os.path.relpath(p, package_dir)):
-    relative = os.path.relpath(path, package_dir).replace(os.sep, "/")
+  for code_dir in CODE_DIRS:
+    for folder, subfolders, files in os.walk(os.path.join(root, code_dir)):
+      subfolders[:] = sorted(d for d in subfolders
+                             if d not in ("__pycache__", "results"))
+      paths += [os.path.join(folder, f) for f in files
+                if not f.endswith(".pyc")]
+  for path in sorted(paths, key=lambda p: os.path.relpath(p, root)):
+    relative = os.path.relpath(path, root).replace(os.sep, "/")
     with open(path, "rb") as f:
       content = f.read()
     digest.update(f"{relative}\0{len(content)}\0".encode("utf-8"))
@@ -204,25 +214,27 @@ def code_version() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _this_code_version() -> tuple:
-  return tuple(code_version_of(PACKAGE_DIR).items())
+  return tuple(code_version_of(ROOT).items())
 
 
-def code_version_of(package_dir: str) -> dict:
-  """The version of the tfmdl code in ``package_dir``.
+def code_version_of(root: str) -> dict:
+  """The version of the tfmdl code below ``root`` (the package's parent).
 
   Returns:
     ``{"source_sha256": ..., "git_commit": ..., "git_dirty": ...}``:
-    :func:`source_sha256` of the package, which identifies the code (two
-    results are of the same code when it is equal); the commit of the git
-    checkout that holds the package and whether the package's files differ
-    from it (uncommitted or untracked changes), both None where the package
-    is not a tracked part of a git checkout (an installed copy).
+    :func:`source_sha256` of the code, which identifies it (two results are
+    of the same code when it is equal); the commit of the git checkout that
+    holds the package and whether the code's files differ from it
+    (uncommitted or untracked changes), both None where the package is not
+    a tracked part of a git checkout (an installed copy).
   """
   commit = dirty = None
-  tracked = _git(package_dir, "ls-files", "--error-unmatch", "__init__.py")
+  tracked = _git(root, "ls-files", "--error-unmatch", "tfmdl/__init__.py")
   if tracked is not None:
-    commit = _git(package_dir, "rev-parse", "HEAD")
-    status = _git(package_dir, "status", "--porcelain", "--", ".")
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain", "--",
+                  *[d for d in CODE_DIRS if os.path.isdir(os.path.join(
+                      root, d))])
     dirty = None if status is None else bool(status)
-  return {"source_sha256": source_sha256(package_dir), "git_commit": commit,
+  return {"source_sha256": source_sha256(root), "git_commit": commit,
           "git_dirty": dirty}

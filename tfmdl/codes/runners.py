@@ -46,7 +46,10 @@ def two_part_compressed(model_fn, data, configs, **options):
 
 def two_part_subspace(model_fn, data, configs, **options):
   x, y = data.arrays()
-  options.pop("strategy", None)  # the subspace code trains on one device
+  strategy = options.pop("strategy", None)
+  if strategy is not None and strategy.num_replicas_in_sync > 1:
+    raise ValueError("the subspace code trains on one device: no strategy of "
+                     f"{strategy.num_replicas_in_sync} replicas")
   return two_part.subspace_code(
       model_fn, x, y, data.num_classes, config=configs["two_part"],
       subspace=configs["subspace"], **options)

@@ -6,7 +6,9 @@ from typing import Sequence
 import ml_collections
 
 from tfmdl import data
+from tfmdl import ledger
 from tfmdl import models
+from tfmdl.models import adapter
 from tfmdl import results
 from tfmdl.bits import units
 from tfmdl.bits.uniform import uniform_bits
@@ -21,18 +23,20 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
       num_train=config.num_train, num_test=config.num_test)
 
 
-def model_fn(config: ml_collections.ConfigDict, dataset: data.Dataset,
-             **overrides):
-  """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``.
+def model_fn(config: ml_collections.ConfigDict,
+             dataset: data.Dataset) -> adapter.ModelFn:
+  """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``, named
+  by the zoo name and its options in the run ledger.
 
   The model is built once here, so that an unknown name or option is refused
   (``ValueError``) before the experiment touches its workdir.
   """
-  options = dict(config.model_options.to_dict(), **overrides)
+  options = config.model_options.to_dict()
   build = lambda seed: models.build(config.model, dataset.input_shape,
                                     dataset.num_classes, seed=seed, **options)
-  build(0)
-  return build
+  return adapter.as_model_fn(build, dataset.num_classes,
+                             example=dataset.x_train[:8], name=config.model,
+                             description=options)
 
 
 def _flat(prefix: str, values: dict) -> dict:
@@ -101,6 +105,7 @@ def result_record(code: str, config: ml_collections.ConfigDict,
       "seed": config.seed,
       "data_seed": config.data_seed,
       "data_fingerprint": dataset.fingerprint(),
+      "labels_fingerprint": ledger.labels_fingerprint(dataset.y_train),
       "data_source": dataset.source,
       "config": config.to_dict(),
       "versions": results.library_versions(),

@@ -151,7 +151,7 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
   encoded = label_file.encode_labels(
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
       dataset.num_classes, _protocol_config(config), learner,
-      training.get_strategy(config.strategy))
+      training.get_strategy(config.strategy), source="bin/compress")
   written = label_file.write_file(
       path, file_header(config, dataset), encoded.payload,
       label_file.labels_checksum(dataset.y_train))

@@ -158,3 +158,24 @@ def paper_config(dataset: str, model: str, sections: Mapping[str, type]
   if "train" in config:
     config.train.augment = augment
   return config
+
+
+def ledger_setting(config: ml_collections.ConfigDict, code: str) -> dict:
+  """The setting a run of ``code`` with ``config`` is counted under in the
+  run ledger (:func:`tfmdl.ledger.setting_of`): the zoo model's options and
+  the code's config sections, each with the sections nested in it
+  (``train`` in ``block``), less what changes no probability."""
+  from tfmdl import ledger  # pylint: disable=g-import-not-at-top
+  from tfmdl.codes import registry  # pylint: disable=g-import-not-at-top
+  classes = registry.get(code).section_classes()
+  nested = {name for cls in classes.values() for name in _nested(cls)}
+  return {"model": config.model_options.to_dict(),
+          **{name: ledger.changing_fields(instance(cls, config, name))
+             for name, cls in classes.items() if name not in nested}}
+
+
+def _nested(cls) -> set:
+  """The names of ``cls``'s fields that are config dataclasses."""
+  hints = typing.get_type_hints(cls)
+  return {f.name for f in dataclasses.fields(cls)
+          if _is_config_class(hints[f.name])}

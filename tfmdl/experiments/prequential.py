@@ -157,9 +157,10 @@ def _open_writer(workdir: Optional[Workdir],
 
 
 def _result(blocks, final: Optional[dict], dataset, timesteps: tuple,
-            config: ml_collections.ConfigDict
+            config: ml_collections.ConfigDict, model_fn
             ) -> prequential.PrequentialResult:
-  """The result of a complete set of blocks, however they were computed.
+  """The result of a complete set of blocks, however they were computed,
+  with its setting's bits paid and recorded in the run ledger.
 
   Its ``wall_s`` is the sum of the blocks' own wall times, so that one run,
   a resumed run and a merged sharded run report the same compute time.
@@ -167,14 +168,16 @@ def _result(blocks, final: Optional[dict], dataset, timesteps: tuple,
   pconfig = config_lib.instance(prequential.PrequentialConfig, config,
                                 "prequential")
   final = final or {}
-  return prequential.assemble(
+  result = prequential.assemble(
       blocks, len(dataset.y_train), dataset.num_classes, timesteps,
-      learner=config.learner, setting_bits=pconfig.setting_bits,
-      test_accuracy=final.get("test_accuracy"),
+      learner=config.learner, test_accuracy=final.get("test_accuracy"),
       test_accuracy_model=final.get("model"),
       wall_s=float(sum(b.wall_s for b in blocks)),
       final_model_wall_s=final.get("wall_s", 0.0),
       data_fingerprint=dataset.fingerprint())
+  return prequential.settle(result, dataset.y_train, pconfig,
+                            learner_config(config), model_fn,
+                            source="bin/prequential", split="train")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str,
@@ -256,7 +259,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                  "all blocks present: merge them with --merge")
     return None
   result = _result(done + list(new), wd.load_final(), dataset, timesteps,
-                   config)
+                   config, model_fn)
   if chief:
     wd.write_results(result_record(result, config, dataset,
                                    time.perf_counter() - began))
@@ -314,7 +317,8 @@ def merge(workdir: str) -> prequential.PrequentialResult:
     raise ValueError(
         f"cannot merge {workdir}: missing {', '.join(missing)} (of blocks "
         f"0..{len(timesteps) - 1} and final); run them with --blocks")
-  result = _result(blocks, final, dataset, timesteps, config)
+  result = _result(blocks, final, dataset, timesteps, config,
+                   common.model_fn(config, dataset))
   writer = _open_writer(wd, config)
   on_block = _BlockSummaries(writer, dataset.num_classes)
   for block in result.blocks:

@@ -30,6 +30,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
+from tfmdl import ledger
 from tfmdl import results
 from tfmdl import summaries
 from tfmdl.bits import units
@@ -63,6 +64,9 @@ def load_run(path: str) -> switch.PrequentialRun:
   if record.get("code") not in registry.codes_of("prequential"):
     raise ValueError(f"{path} holds a {record.get('code')!r} run, not a "
                      "prequential one")
+  if "labels_fingerprint" not in record:
+    raise ValueError(f"{path} was written by an older tfmdl (no "
+                     "labels_fingerprint for the run ledger): rerun it")
   timesteps = tuple(record["timesteps"])
   per_sample, epoch_bits = [], []
   for index, (start, end) in enumerate(block_bounds(timesteps)):
@@ -104,7 +108,8 @@ def load_run(path: str) -> switch.PrequentialRun:
                   else tuple(epoch_bits)),
       max_epochs=config.get("train", {}).get("max_epochs"),
       wall_s=float(record["wall_s"]),
-      model_options=config.get("model_options"), setting_bits=setting_bits)
+      model_options=config.get("model_options"), setting_bits=setting_bits,
+      labels_fingerprint=record["labels_fingerprint"])
 
 
 def load_runs(paths: Sequence[str], *,
@@ -234,6 +239,12 @@ def run(runs: Sequence[switch.PrequentialRun], workdir: str, *,
   result = (switch.self_switch_run(runs[0], settings) if self_switch
             else switch.switch_runs(runs, settings))
   config = _identity(result.code, runs, settings)
+  result = ledger.settle(
+      result, labels=runs[0].labels_fingerprint, code=result.code,
+      model="+".join(r.model for r in runs),
+      settings={"runs": [r.path for r in runs],
+                "settings": config.settings.to_dict()},
+      source="bin/switch", split="train")
   wd = workdir_lib.Workdir(workdir, config, runs[0].data_fingerprint)
   logging.info("%s code of %s over %d strategies: %.1f bits", result.code,
                runs[0].dataset, len(result.strategy_names),
@@ -305,6 +316,7 @@ def result_record(result: switch.SwitchResult,
       "hindsight_bound_bits": result.hindsight_bound_bits,
       "hindsight_bound_note": HINDSIGHT_NOTE,
       "settings": config.settings.to_dict(),
+      "runs_setting_bits": result.runs_setting_bits,
       "setting_bits": result.setting_bits,
       "runs": [r.summary() for r in runs],
       "timesteps": result.timesteps,

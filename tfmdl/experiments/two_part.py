@@ -148,8 +148,8 @@ def run(config: ml_collections.ConfigDict,
                len(dataset.y_train), config.model)
   result = registry.get(name).run(
       model_fn, dataset.train, configs, x_test=dataset.x_test,
-      y_test=dataset.y_test,
-      strategy=training.get_strategy(config.strategy))
+      y_test=dataset.y_test, strategy=training.get_strategy(config.strategy),
+      source="bin/twopart", split="train")
   for step, c in _steps(result):
     writer.scalars({
         f"{TAG}/model_kbits": units.bits_to_kbits(c.model_bits),

@@ -73,7 +73,8 @@ def model_fn(config: ml_collections.ConfigDict, dataset,
         posterior_scale_init=vconfig.posterior_scale_init, **options)
 
   return adapter.as_model_fn(build, dataset.num_classes,
-                             transform=flipout.BUILT)
+                             transform=flipout.BUILT, name=config.model,
+                             description=options)
 
 
 class _EpochSummaries:
@@ -132,7 +133,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
       y_test=dataset.y_test, strategy=training.get_strategy(config.strategy),
       done_points=done,
       point_callback=lambda p: wd.save_point(p.index, p.summary()),
-      epoch_callback=on_epoch)
+      epoch_callback=on_epoch, source="bin/variational", split="train")
   wd.write_results(common.result_record(
       CODE, config, dataset, result.to_json(),
       wall_s=time.perf_counter() - began))

@@ -54,6 +54,7 @@ Example::
     logits_model = model_fn(seed=3)  # fresh weights from seed 3, logits out
 """
 
+import hashlib
 import weakref
 from typing import Mapping, Optional
 
@@ -177,11 +178,16 @@ class ModelFn:
     transform: None, or how the variational code's models are made
       (:class:`tfmdl.models.flipout.Flipout` or
       :data:`tfmdl.models.flipout.BUILT`).
+    name: the model's name in the run ledger (:mod:`tfmdl.ledger`).
+    description: what tells two models of that name apart there: the
+      options of a zoo model, a digest of a Keras model's architecture, a
+      function's qualified name.
   """
 
   def __init__(self, model_or_fn, num_classes: Optional[int] = None, *,
                example=None, layout: Optional[InputLayout] = None,
-               transform=None):
+               transform=None, name: Optional[str] = None,
+               description: Optional[dict] = None):
     """Checks the model by building it once (seed 0, prior scale 1).
 
     A built model's clone is made after seeding the global generators with
@@ -197,6 +203,8 @@ class ModelFn:
       layout: the packing of a dict of inputs (then the built models take
         the packed matrix).
       transform: see the class docstring.
+      name, description: see the class docstring; None to read them off
+        the model or the function.
 
     Raises:
       TypeError: if ``model_or_fn`` is neither a Keras model nor callable.
@@ -215,6 +223,8 @@ class ModelFn:
     if transform is not None and self._model is not None:
       transform.check(self._model)
     self.transform = transform
+    self.name, self.description = (
+        (name, description) if name is not None else _identity(model_or_fn))
     self._example = example
     self._seen = weakref.WeakSet()
     self.layout = layout
@@ -283,7 +293,8 @@ class ModelFn:
       return self
     return ModelFn(self._fn if self._model is None else self._model,
                    self.num_classes, example=self._example, layout=layout,
-                   transform=self.transform)
+                   transform=self.transform, name=self.name,
+                   description=self.description)
 
   def __call__(self, seed: int, *args):
     """A fresh model from ``seed`` that outputs ``num_classes`` logits;
@@ -298,8 +309,20 @@ class ModelFn:
     return model
 
 
+def _identity(model_or_fn) -> tuple:
+  """``(name, description)`` of a user's model for the run ledger: a Keras
+  model's name and a digest of its architecture, or a function's name."""
+  if _is_keras_model(model_or_fn):
+    architecture = hashlib.sha256(model_or_fn.to_json().encode()).hexdigest()
+    return model_or_fn.name, {"architecture": architecture}
+  name = getattr(model_or_fn, "__qualname__", type(model_or_fn).__name__)
+  return name, {"function": f"{getattr(model_or_fn, '__module__', '')}."
+                            f"{name}"}
+
+
 def as_model_fn(model_or_fn, num_classes: Optional[int] = None, *,
-                example=None, transform=None) -> ModelFn:
+                example=None, transform=None, name: Optional[str] = None,
+                description: Optional[dict] = None) -> ModelFn:
   """``model_or_fn`` as a :class:`ModelFn` (returned as is if it is one
   already, with the same transform). Arguments as in :class:`ModelFn`.
 
@@ -315,4 +338,4 @@ def as_model_fn(model_or_fn, num_classes: Optional[int] = None, *,
                        "or without a Flipout transform)")
     return model_or_fn
   return ModelFn(model_or_fn, num_classes, example=example,
-                 transform=transform)
+                 transform=transform, name=name, description=description)

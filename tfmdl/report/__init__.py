@@ -18,7 +18,10 @@ and bin/tune) and writes into the output folder:
   prequential codes, cumulative codelength minus the best of those (the
   design of ``bin/switch``'s ``figure3_cumulative.png`` too);
 * ``tb/report/``: the same figures as TensorBoard images (tags
-  ``report/<figure>``), those of the latest report only.
+  ``report/<figure>``), those of the latest report only;
+* in report.md, each run's setting bits beside the run ledger's count of
+  the settings tried on its labels (:mod:`tfmdl.report.paid`), a run that
+  paid less flagged.
 
 Tables have one row per (code, model) and per data set the codelength in
 kbits, the compression ratio, the test accuracy and the run's results.json.
@@ -36,16 +39,19 @@ One job per module; each imports only from the modules above it:
 * ``tables``: Table 1 and Table 2 as data;
 * ``formats``: the tables in Markdown and CSV, the inventory, report.md;
 * ``figures``: Figures 1 to 3 with matplotlib, as PNG bytes;
+* ``paid``: the setting bits paid against the run ledger;
 * ``tensorboard``: the figures as TensorBoard images;
 * this module: :func:`write_report`, which writes them all.
 """
 
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
+from tfmdl import ledger
 from tfmdl import results
 from tfmdl.report import figures
 from tfmdl.report import formats
+from tfmdl.report import paid
 from tfmdl.report import tables
 from tfmdl.report import tensorboard
 from tfmdl.report.loading import load_runs
@@ -56,9 +62,11 @@ __all__ = ["load_runs", "write_report"]
 TENSORBOARD = "tb/report"
 
 
-def write_report(runs: Sequence[Run], out: str) -> list:
+def write_report(runs: Sequence[Run], out: str,
+                 book: Optional[ledger.Ledger] = None) -> list:
   """Write the tables, report.md, the figures and their TensorBoard images
-  into ``out``.
+  into ``out``; ``book`` is the run ledger the setting bits are checked
+  against (the default one when None).
 
   Returns:
     The names of the files written (relative to ``out``), the TensorBoard
@@ -74,8 +82,10 @@ def write_report(runs: Sequence[Run], out: str) -> list:
     written[f"{name}.csv"] = formats.table_csv(table, out)
   pngs = {name: figures.png_bytes(fig)
           for name, fig in figures.all_figures(runs).items()}
-  written["report.md"] = formats.report_markdown(runs, markdown, list(pngs),
-                                                 out)
+  book = book or ledger.Ledger()
+  written["report.md"] = formats.report_markdown(
+      runs, markdown, list(pngs), out,
+      paid.audit_markdown(paid.audit(runs, book), out, book.path))
   for name, text in written.items():
     results.write_bytes(os.path.join(out, name), text.encode("utf-8"))
   for name, png in pngs.items():

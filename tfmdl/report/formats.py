@@ -170,9 +170,11 @@ def versions_markdown(runs: Sequence[loading.Run]) -> str:
 
 
 def report_markdown(runs: Sequence[loading.Run], markdown_tables: Sequence[str],
-                    figure_names: Sequence[str], out: str) -> str:
+                    figure_names: Sequence[str], out: str,
+                    paid_markdown: str) -> str:
   """``report.md``: the tables (Markdown, Table 1 then Table 2) with
-  captions, the figures (``<name>.png`` beside it), the inventory."""
+  captions, the figures (``<name>.png`` beside it), the inventory and the
+  setting bits paid against the run ledger (``paid_markdown``)."""
   random = sum(r.random_labels for r in runs)
   parts = [
       "# Description lengths of the saved runs\n",
@@ -185,6 +187,7 @@ def report_markdown(runs: Sequence[loading.Run], markdown_tables: Sequence[str],
       "## Figures\n"]
   parts += [f"![{name}]({name}.png)\n" for name in figure_names] or [
       "_No figure: see the log for why._\n"]
-  parts += ["## Runs\n", inventory_markdown(runs, out)]
+  parts += ["## Runs\n", inventory_markdown(runs, out),
+            "## Setting bits, paid and counted\n", paid_markdown]
   return "\n".join(parts)
 

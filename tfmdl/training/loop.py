@@ -123,10 +123,23 @@ def predict_log_probs(model, x: np.ndarray, batch_size: int = 1024,
                          for i in range(0, max(len(x), 1), batch_size)])
 
 
-def make_forward(model):
-  """A traced inference function: inputs -> log_softmax(logits) in nats."""
+def _batch_spec(model) -> Optional[tf.TensorSpec]:
+  """The spec of a batch of ``model``'s one input, any batch size; None
+  for a model of several inputs."""
+  inputs = getattr(model, "inputs", None)
+  if not inputs or len(inputs) != 1:
+    return None
+  return tf.TensorSpec((None,) + tuple(inputs[0].shape[1:]),
+                       tf.as_dtype(inputs[0].dtype))
 
-  @tf.function(reduce_retracing=True)
+
+def make_forward(model):
+  """A traced inference function: inputs -> log_softmax(logits) in nats,
+  traced once for every batch size."""
+  spec = _batch_spec(model)
+
+  @tf.function(input_signature=None if spec is None else [spec],
+               reduce_retracing=True)
   def forward(x):
     return tf.nn.log_softmax(tf.cast(model(x, training=False), tf.float32))
 
@@ -138,18 +151,42 @@ def per_sample_nll_nats(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
   return -log_probs[np.arange(len(y)), y].astype(np.float64)
 
 
-def _train_dataset(examples: tf.data.Dataset, shuffle_buffer: int,
-                   config: TrainConfig, seed: int) -> tf.data.Dataset:
-  """``examples`` shuffled (reshuffled each epoch), batched, repeated, seeded.
+def _shuffled_batches(examples: tf.data.Dataset, shuffle_buffer: int,
+                      config: TrainConfig, seed: int) -> tf.data.Dataset:
+  """``examples`` shuffled through a buffer (reshuffled each epoch),
+  batched, repeated, seeded."""
+  ds = examples.shuffle(shuffle_buffer, seed=seed,
+                        reshuffle_each_iteration=True)
+  return ds.batch(config.batch_size).repeat()
+
+
+def _gathered_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig,
+                      seed: int) -> tf.data.Dataset:
+  """The batches of :func:`_shuffled_batches` of arrays with a full buffer,
+  made by shuffling the examples' indices and gathering each batch.
+
+  A shuffle's order depends on the number of elements, the buffer and the
+  seed only, not on what the elements are: shuffling ``range(n)`` gives the
+  very permutation that shuffling the examples would, without copying every
+  example through the buffer at every epoch.
+  """
+  x, y = tf.constant(x), tf.constant(y)
+  indices = _shuffled_batches(tf.data.Dataset.range(len(y)), len(y), config,
+                              seed)
+  return indices.map(lambda i: (tf.gather(x, i), tf.gather(y, i)),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _train_dataset(ds: tf.data.Dataset, config: TrainConfig,
+                   seed: int) -> tf.data.Dataset:
+  """Training batches ``ds`` augmented (when the config says so, from a
+  seeded stream of draws) and prefetched.
 
   The same examples in the same order with the same buffer give the same
   batches, whether they come from arrays or from a stream.
   """
-  ds = examples.shuffle(shuffle_buffer, seed=seed,
-                        reshuffle_each_iteration=True)
-  ds = ds.batch(config.batch_size).repeat()
   if config.augment:
-    if examples.element_spec[0].shape.rank != 3:
+    if ds.element_spec[0].shape.rank != 4:
       raise ValueError("augment needs image inputs of shape (n, H, W, C)")
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds)).map(
@@ -199,7 +236,8 @@ def train(model,
           config: TrainConfig = TrainConfig(),
           seed: int = 0,
           strategy: Optional[tf.distribute.Strategy] = None,
-          epoch_callback: Optional[EpochCallback] = None) -> TrainResult:
+          epoch_callback: Optional[EpochCallback] = None,
+          forward=None) -> TrainResult:
   """Train ``model`` on ``(x, y)``, early-stopping on ``(val_x, val_y)``.
 
   The model must have been built under ``strategy.scope()`` (the default
@@ -218,6 +256,8 @@ def train(model,
     strategy: a ``tf.distribute`` strategy; the default one when None.
     epoch_callback: ``callback(epoch, model)`` after each epoch, epoch 0
       first; it must not change the model.
+    forward: the model's :func:`make_forward` function, if the caller has
+      one (one trace fewer).
 
   Returns:
     A :class:`TrainResult`; the model holds the best epoch's weights.
@@ -237,10 +277,9 @@ def train(model,
     return predict_log_probs(model, val_x, config.eval_batch_size,
                              forward=forward), val_y
 
-  examples = tf.data.Dataset.from_tensor_slices((x, y))
-  return _fit(model, examples, len(x), len(x),
+  return _fit(model, _gathered_batches(x, y, config, seed), len(x),
               evaluate if len(val_x) else None, config, seed, strategy,
-              epoch_callback)
+              epoch_callback, forward)
 
 
 def train_on_stream(model,
@@ -253,8 +292,8 @@ def train_on_stream(model,
                     seed: int = 0,
                     shuffle_buffer: Optional[int] = None,
                     strategy: Optional[tf.distribute.Strategy] = None,
-                    epoch_callback: Optional[EpochCallback] = None
-                    ) -> TrainResult:
+                    epoch_callback: Optional[EpochCallback] = None,
+                    forward=None) -> TrainResult:
   """:func:`train` on streams of ``(x, y)`` pairs that need not fit in memory.
 
   Each epoch reads ``examples`` again, through a shuffle buffer of
@@ -270,7 +309,7 @@ def train_on_stream(model,
     num_examples: how many ``examples`` holds.
     val_examples: the validation examples (early stopping).
     num_val: how many ``val_examples`` holds (0: train ``max_epochs``).
-    config, seed, strategy, epoch_callback: as in :func:`train`.
+    config, seed, strategy, epoch_callback, forward: as in :func:`train`.
     shuffle_buffer: examples held in memory for shuffling; None for all.
 
   Returns:
@@ -285,16 +324,19 @@ def train_on_stream(model,
     return predict_stream_log_probs(val_examples, config.eval_batch_size,
                                     forward=forward)
 
-  return _fit(model, examples, num_examples, shuffle_buffer or num_examples,
-              evaluate if num_val else None, config, seed, strategy,
-              epoch_callback)
+  batches = _shuffled_batches(examples, shuffle_buffer or num_examples,
+                              config, seed)
+  return _fit(model, batches, num_examples, evaluate if num_val else None,
+              config, seed, strategy, epoch_callback, forward)
 
 
-def _fit(model, examples: tf.data.Dataset, n: int, shuffle_buffer: int,
+def _fit(model, batches: tf.data.Dataset, n: int,
          evaluate: Optional[Callable], config: TrainConfig, seed: int,
          strategy: Optional[tf.distribute.Strategy],
-         epoch_callback: Optional[EpochCallback]) -> TrainResult:
-  """The loop shared by :func:`train` and :func:`train_on_stream`.
+         epoch_callback: Optional[EpochCallback],
+         forward=None) -> TrainResult:
+  """The loop shared by :func:`train` and :func:`train_on_stream`, over
+  ``batches`` of ``n`` examples an epoch (repeated).
 
   ``evaluate(forward)`` returns the validation set's log-probabilities and
   labels; None when there is no validation set.
@@ -309,7 +351,7 @@ def _fit(model, examples: tf.data.Dataset, n: int, shuffle_buffer: int,
     optimizer.build(model.trainable_variables)
 
   dataset = strategy.experimental_distribute_dataset(
-      _train_dataset(examples, shuffle_buffer, config, seed))
+      _train_dataset(batches, config, seed))
   iterator = iter(dataset)
 
   def step_fn(inputs):
@@ -335,7 +377,7 @@ def _fit(model, examples: tf.data.Dataset, n: int, shuffle_buffer: int,
       total += strategy.reduce("SUM", per_replica, axis=None)
     return total
 
-  forward = make_forward(model)
+  forward = forward or make_forward(model)
 
   def validate():
     if evaluate is None:

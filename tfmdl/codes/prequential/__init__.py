@@ -20,6 +20,7 @@ from tfmdl.codes.prequential.code import encode_blocks
 from tfmdl.codes.prequential.code import make_learner
 from tfmdl.codes.prequential.code import missing_blocks
 from tfmdl.codes.prequential.code import prequential_code
+from tfmdl.codes.prequential.code import settle
 from tfmdl.codes.prequential.config import BlockConfig
 from tfmdl.codes.prequential.config import PrequentialConfig
 from tfmdl.codes.prequential.online.config import OnlineConfig
@@ -44,5 +45,6 @@ __all__ = [
     "make_learner",
     "missing_blocks",
     "prequential_code",
+    "settle",
     "timesteps_for",
 ]

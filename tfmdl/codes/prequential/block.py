@@ -16,12 +16,12 @@ its own seed, so any subset of them, in any process, gives the blocks of one
 whole run (how a run resumes and is split into shards, docs/cluster.md).
 
 The inputs come from a :class:`tfmdl.data.LabelledData`: arrays, or a
-``tf.data`` stream read again for every block (prefix, validation split,
-block), which need not fit in memory. With ``shuffle_buffer=None`` a
-prefix's training examples are read into memory (a full shuffle buffer would
-hold them anyway) and the blocks are bit for bit those of the same examples
-as arrays; a smaller buffer bounds the memory (another agreed constant,
-another code).
+``tf.data`` stream. With ``shuffle_buffer=None`` the stream is read once, in
+order, into memory as the blocks need it (a full shuffle buffer would hold
+each prefix anyway), and the blocks are bit for bit those of the same
+examples as arrays; a smaller buffer bounds the memory (another agreed
+constant, another code): the stream is then read again for every block
+(prefix, validation split, block) and need not fit in memory.
 """
 
 import time
@@ -76,6 +76,20 @@ class BlockLearner(Learner):
     self.units = schedule.block_bounds(self.timesteps)
     self._info = {}
     self._last_model = None
+    self._read = None  # a stream's inputs read so far, in order
+
+  def _inputs(self, start: int, end: int) -> np.ndarray:
+    """Inputs ``[start, end)``. A stream trained with a full shuffle buffer
+    is read once, in order: what was read stays (a later prefix holds it
+    anyway), and each block reads only what is new."""
+    if not self._data.is_stream or self._shuffle_buffer is not None:
+      return self._data.inputs(start, end)
+    have = 0 if self._read is None else len(self._read)
+    if end > have:
+      new = self._data.inputs(have, end)
+      self._read = new if self._read is None else np.concatenate(
+          [self._read, new])
+    return self._read[start:end]
 
   def block_info(self, index: int) -> dict:
     """What the training behind block ``index`` did (for its result)."""
@@ -90,7 +104,7 @@ class BlockLearner(Learner):
       return [Prediction(start, end, None)]
     epoch_bits = []
     known = self._block.record_epoch_bits and labels is not None
-    block_x = self._data.inputs(start, end)
+    block_x = self._inputs(start, end)
     eval_batch = self._block.train.eval_batch_size
 
     def on_epoch(epoch, forward):
@@ -134,13 +148,13 @@ class BlockLearner(Learner):
           val_examples=self._data.examples(n_train, prefix, y[n_train:]),
           num_val=prefix - n_train, config=self._block.train, seed=seed,
           shuffle_buffer=self._shuffle_buffer, strategy=self._strategy,
-          epoch_callback=callback)
+          epoch_callback=callback, forward=forward)
     else:
-      x = self._data.inputs(0, prefix)
+      x = self._inputs(0, prefix)
       result = training.train(
           model, x[:n_train], y[:n_train], val_x=x[n_train:],
           val_y=y[n_train:], config=self._block.train, seed=seed,
-          strategy=self._strategy, epoch_callback=callback)
+          strategy=self._strategy, epoch_callback=callback, forward=forward)
     return model, forward, result, n_train, seed
 
   def test_accuracy(self, x_test, y_test, labels) -> tuple:

@@ -27,6 +27,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from tfmdl import ledger
 from tfmdl import progress as progress_lib
 from tfmdl.bits import units
 from tfmdl.codes.prequential import protocol
@@ -49,6 +50,27 @@ LearnerConfig = Union[BlockConfig, OnlineConfig]
 def learner_name(learner: LearnerConfig) -> str:
   """``"block"`` or ``"online"``."""
   return "online" if isinstance(learner, OnlineConfig) else "block"
+
+
+def code_name(learner: LearnerConfig) -> str:
+  """The registry's name of the code with this learner: ``"prequential"``
+  or ``"online"``."""
+  return "online" if isinstance(learner, OnlineConfig) else "prequential"
+
+
+def settle(result: PrequentialResult, labels: np.ndarray,
+           config: PrequentialConfig, learner: LearnerConfig,
+           model_fn: adapter.ModelFn, *, source: str,
+           split: str = "") -> PrequentialResult:
+  """``result`` with the bits it pays for its setting, recorded in the run
+  ledger (:mod:`tfmdl.ledger`): ``config.setting_bits``, or when None log2
+  of the distinct settings run on ``labels`` with this code and model."""
+  return ledger.settle(
+      result, labels=ledger.labels_fingerprint(labels),
+      code=code_name(learner), model=model_fn.name,
+      settings=ledger.setting_of(model_fn, {"prequential": config,
+                                            learner_name(learner): learner}),
+      source=source, split=split, pays=config.setting_bits)
 
 
 def make_learner(model_fn, data: labelled.LabelledData,
@@ -195,6 +217,8 @@ def prequential_code(
     shuffle_buffer: Optional[int] = None,
     on_block: Optional[Callable[[BlockResult], None]] = None,
     progress=None,
+    source: str = "tfmdl.codes.prequential",
+    split: str = "",
 ) -> PrequentialResult:
   """Prequential codelength of labels ``y`` given inputs ``x``, in bits.
 
@@ -216,9 +240,11 @@ def prequential_code(
       to shuffle a prefix; None for all of them.
     on_block: called with each block as soon as it is finished.
     progress: a :class:`tfmdl.progress.Progress` (None: a bar on stderr).
+    source, split: what ran the code and which labels ``y`` are, for the
+      run ledger (:func:`settle`).
 
   Returns:
-    A :class:`PrequentialResult`.
+    A :class:`PrequentialResult`, its setting's bits paid (:func:`settle`).
 
   Raises:
     ValueError: on bad data, model or config, before any training.
@@ -226,6 +252,8 @@ def prequential_code(
   began = time.perf_counter()
   data = (x if isinstance(x, labelled.LabelledData)
           else labelled.labelled(x, y, num_classes))
+  model_fn = adapter.as_model_fn(model_fn, data.num_classes,
+                                 example=data.inputs(0, min(data.n, 8)))
   timesteps = schedule.timesteps_for(data.n, config.timesteps,
                                      config.first_block)
   final = x_test is not None and y_test is not None
@@ -243,8 +271,10 @@ def prequential_code(
     accuracy, which, test_wall_s = ((None, None, 0.0) if not final else
                                     learner_.test_accuracy(x_test, y_test,
                                                            data.y))
-  return assemble(blocks, data.n, data.num_classes, timesteps,
-                  learner=learner_name(learner), setting_bits=config.setting_bits,
-                  test_accuracy=accuracy, test_accuracy_model=which,
-                  wall_s=wall_s, final_model_wall_s=test_wall_s,
-                  data_fingerprint=data.fingerprint)
+  result = assemble(blocks, data.n, data.num_classes, timesteps,
+                    learner=learner_name(learner), test_accuracy=accuracy,
+                    test_accuracy_model=which, wall_s=wall_s,
+                    final_model_wall_s=test_wall_s,
+                    data_fingerprint=data.fingerprint)
+  return settle(result, data.y, config, learner, model_fn, source=source,
+                split=split)

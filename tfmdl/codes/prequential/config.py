@@ -29,21 +29,24 @@ class PrequentialConfig:
       (:func:`tfmdl.bits.mixtures.block_uniform_fallback_bits`): block k
       never costs more than k bits above uniform.
     setting_bits: bits paid to name the learner's setting among those run
-      on the labels being coded (:mod:`tfmdl.ledger`), sent before the
-      first label; 0 for a setting fixed before any run on them.
+      on the labels being coded, sent before the first label; None: log2 of
+      the distinct settings the run ledger holds for these labels, code and
+      model, this one included (:mod:`tfmdl.ledger`: 0 for the first).
     seed: base seed of the learner (block k's model, the online learner's
       initialisation and draws).
   """
   timesteps: Optional[tuple] = None
   first_block: int = 10
   uniform_fallback: bool = True
-  setting_bits: float = 0.0
+  # The price of the setting, not a probability: not part of the setting.
+  setting_bits: Optional[float] = dataclasses.field(default=None,
+                                                    metadata=SAME_BITS)
   seed: int = 0
 
   def __post_init__(self):
     if self.first_block < 1:
       raise ValueError(f"first_block must be >= 1, got {self.first_block}")
-    if not self.setting_bits >= 0:
+    if self.setting_bits is not None and not self.setting_bits >= 0:
       raise ValueError(f"setting_bits must be >= 0, got {self.setting_bits}")
 
 

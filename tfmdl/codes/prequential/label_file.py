@@ -64,17 +64,21 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfmdl import ledger
 from tfmdl import progress as progress_lib
 from tfmdl import results
 from tfmdl.codes.prequential import coders
 from tfmdl.codes.prequential import protocol
 from tfmdl.codes.prequential import schedule
+from tfmdl.codes.prequential.code import code_name
 from tfmdl.codes.prequential.code import LearnerConfig
+from tfmdl.codes.prequential.code import learner_name
 from tfmdl.codes.prequential.code import make_learner
 from tfmdl.codes.prequential.code import work
 from tfmdl.codes.prequential.config import BlockConfig
 from tfmdl.codes.prequential.config import PrequentialConfig
 from tfmdl.data import labelled
+from tfmdl.models import adapter
 
 MAGIC = b"TFMDLLBL"
 FORMAT_VERSION = 2
@@ -159,19 +163,25 @@ def _replay(side: str, model_fn, data: labelled.LabelledData,
 
 def encode_labels(model_fn, x: np.ndarray, y: np.ndarray, num_classes: int,
                   config: PrequentialConfig, learner: LearnerConfig,
-                  strategy: Optional[tf.distribute.Strategy] = None
+                  strategy: Optional[tf.distribute.Strategy] = None, *,
+                  source: str = "tfmdl.codes.prequential.label_file"
                   ) -> EncodedLabels:
   """Alice: range-code ``y`` with the prequential protocol's predictions.
+
+  The run is recorded in the run ledger (:mod:`tfmdl.ledger`), as every
+  code run on the labels is.
 
   Args:
     model_fn, x, y, num_classes, config, learner, strategy: as for
       :func:`tfmdl.codes.prequential.prequential_code` (the block learner's
       per-epoch curves are not recorded: Bob cannot).
+    source: what ran the code, for the run ledger.
 
   Returns:
     An :class:`EncodedLabels`.
   """
   data = labelled.labelled(x, y, num_classes)
+  model_fn = adapter.as_model_fn(model_fn, num_classes, example=x[:8])
   counter, encoder = _replay(
       "compress", model_fn, data, config, learner, strategy,
       lambda timesteps: [
@@ -179,6 +189,13 @@ def encode_labels(model_fn, x: np.ndarray, y: np.ndarray, num_classes: int,
                             uniform_fallback=config.uniform_fallback),
           coders.RangeEncoding(timesteps, num_classes,
                                config.uniform_fallback)], data.y)
+  # The file codes the labels with this setting: a run the ledger counts.
+  ledger.Ledger().record(ledger.Entry(
+      labels=ledger.labels_fingerprint(y), code=code_name(learner),
+      model=model_fn.name, settings=ledger.setting_of(
+          model_fn, {"prequential": config,
+                     learner_name(learner): learner}),
+      codelength_bits=counter.float_bits(), source=source))
   return EncodedLabels(encoder.payload(), encoder.timesteps,
                        counter.float_bits(), encoder.quantized_bits)
 

@@ -120,7 +120,8 @@ class PrequentialRun:
   strategies; ``wall_s`` its wall time in seconds and ``model_options`` its
   config's ``model_options`` (None if unknown); ``setting_bits`` what the run
   paid for its setting, before its first label (not in its per-sample
-  bits), which a switch code that may follow the run pays too.
+  bits), which a switch code that may follow the run pays too;
+  ``labels_fingerprint`` the run ledger's fingerprint of its labels.
   """
   path: str
   dataset: str
@@ -138,6 +139,7 @@ class PrequentialRun:
   wall_s: float = 0.0
   model_options: Optional[dict] = None
   setting_bits: float = 0.0
+  labels_fingerprint: str = ""
 
   def summary(self) -> dict:
     """The JSON-friendly description of the run (for results.json)."""
@@ -215,10 +217,12 @@ class SwitchResult(ComparedToUniform):
       block-switching prior, and its two-part codelength
       ``block_sequence_bits`` (also a code, >= the block-switch mixture).
     cumulative_bits: (n,) codelength of labels 1..t under the headline code
-      (without ``setting_bits``).
+      (without the setting bits).
     settings: the priors used.
-    setting_bits: the strategies' setting bits, sent first: the codelength
-      is the headline mixture's bits plus these.
+    runs_setting_bits: the strategies' setting bits, sent first.
+    setting_bits: the switch code's own, for the choice of its runs among
+      those switched over on the same labels (:mod:`tfmdl.ledger`). The
+      codelength is the headline mixture's bits plus both.
   """
   code: str
   n: int
@@ -231,11 +235,13 @@ class SwitchResult(ComparedToUniform):
   block_sequence_bits: float
   cumulative_bits: np.ndarray = dataclasses.field(repr=False)
   settings: SwitchSettings
+  runs_setting_bits: float = 0.0
   setting_bits: float = 0.0
 
   @property
   def codelength_bits(self) -> float:
-    return self.methods["mixture"].bits + self.setting_bits
+    return (self.methods["mixture"].bits + self.runs_setting_bits +
+            self.setting_bits)
 
   @property
   def strategy_totals(self) -> dict:
@@ -360,7 +366,7 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
                 timesteps: Sequence[int], num_classes: int, *,
                 code: str = "switch",
                 settings: SwitchSettings = SwitchSettings(),
-                setting_bits: float = 0.0) -> SwitchResult:
+                runs_setting_bits: float = 0.0) -> SwitchResult:
   """Every switching code of :data:`METHODS` over a strategy matrix.
 
   Args:
@@ -370,8 +376,9 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
     num_classes: K.
     code: the name recorded in the result.
     settings: the priors, fixed in advance.
-    setting_bits: bits the strategies paid for their settings before their
-      first label, paid by the switch code too (it may follow any of them).
+    runs_setting_bits: bits the strategies paid for their settings before
+      their first label, paid by the switch code too (it may follow any of
+      them).
 
   Returns:
     A :class:`SwitchResult`.
@@ -402,7 +409,7 @@ def switch_code(names: Sequence[str], bits: np.ndarray,
       methods={name: methods[name] for name in METHODS},
       block_sequence=tuple(names[k] for k in best.sequence),
       block_sequence_bits=best.bits, cumulative_bits=cumulative,
-      settings=settings, setting_bits=setting_bits)
+      settings=settings, runs_setting_bits=runs_setting_bits)
 
 
 def switch_runs(runs: Sequence[PrequentialRun],
@@ -411,7 +418,7 @@ def switch_runs(runs: Sequence[PrequentialRun],
   names, bits = switch_matrix(runs)
   return switch_code(names, bits, runs[0].timesteps, runs[0].num_classes,
                      code="switch", settings=settings,
-                     setting_bits=sum(r.setting_bits for r in runs))
+                     runs_setting_bits=sum(r.setting_bits for r in runs))
 
 
 def self_switch_run(run: PrequentialRun,
@@ -421,4 +428,4 @@ def self_switch_run(run: PrequentialRun,
   names, bits = self_switch_matrix(run)
   return switch_code(names, bits, run.timesteps, run.num_classes,
                      code="self_switch", settings=settings,
-                     setting_bits=run.setting_bits)
+                     runs_setting_bits=run.setting_bits)

@@ -54,6 +54,7 @@ from tfmdl.models import adapter
 from tfmdl.bits import parameter_coding
 from tfmdl.bits import units
 from tfmdl.data import validate_labelled_arrays
+from tfmdl import ledger
 from tfmdl import progress as progress_lib
 from tfmdl.codes.two_part.config import CompressionConfig
 from tfmdl.codes.two_part.config import SubspaceConfig
@@ -62,6 +63,8 @@ from tfmdl.codes.two_part.results import Candidate
 from tfmdl.codes.two_part.results import TwoPartResult
 
 ModelFn = Callable[[int], object]
+# What the run ledger says ran a code called from Python.
+SOURCE = "tfmdl.codes.two_part"
 
 
 def agreed_model(model_fn: ModelFn, seed: int):
@@ -181,19 +184,26 @@ def _candidate_line(name: str, candidate: Candidate) -> str:
           f"{candidate.train_accuracy:.4f}")
 
 
-def _result(code, x, num_classes, num_params, candidates, payloads,
-            train_info, began) -> TwoPartResult:
+def _result(code, x, y, num_classes, num_params, candidates, payloads,
+            train_info, began, model_fn, configs, source,
+            split) -> TwoPartResult:
+  """The code's result, its setting's bits paid from the run ledger."""
   best = int(np.argmin([c.codelength_bits for c in candidates]))
-  return TwoPartResult(
+  result = TwoPartResult(
       code=code, n=len(x), num_classes=num_classes, num_params=num_params,
       candidates=tuple(candidates), best_index=best, payload=payloads[best],
       training_info=train_info, wall_s=time.perf_counter() - began)
+  return ledger.settle(result, labels=ledger.labels_fingerprint(y),
+                       code=f"two_part_{code}", model=model_fn.name,
+                       settings=ledger.setting_of(model_fn, configs),
+                       source=source, split=split)
 
 
 def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                  num_classes: int, *, config: TwoPartConfig = TwoPartConfig(),
                  x_test=None, y_test=None, strategy=None,
-                 progress=None) -> TwoPartResult:
+                 progress=None, source: str = SOURCE,
+                 split: str = "") -> TwoPartResult:
   """Two-part code with every weight sent as float32.
 
   Args:
@@ -207,6 +217,9 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     strategy: a ``tf.distribute`` strategy for training; default when None.
     progress: advanced by one per epoch of ``max_epochs`` and one per
       candidate, with a line per candidate; None: a new report on stderr.
+    source, split: what ran the code and which labels ``y`` are, for the
+      run ledger (:func:`tfmdl.ledger.settle`: the result pays for its
+      setting among those run on ``y``).
   """
   began = time.perf_counter()
   validate_labelled_arrays(x, y, num_classes)
@@ -223,8 +236,9 @@ def float32_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
       test_accuracy=_accuracy(model, x_test, y_test, batch, forward))
   progress.note(_candidate_line("float32", candidate))
   progress.advance(1)
-  return _result("float32", x, num_classes, num_weights(model), [candidate],
-                 [payload], info, began)
+  return _result("float32", x, y, num_classes, num_weights(model),
+                 [candidate], [payload], info, began, model_fn,
+                 {"two_part": config}, source, split)
 
 
 def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
@@ -232,7 +246,8 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                     config: TwoPartConfig = TwoPartConfig(),
                     compression: CompressionConfig = CompressionConfig(),
                     x_test=None, y_test=None, strategy=None,
-                    progress=None) -> TwoPartResult:
+                    progress=None, source: str = SOURCE,
+                    split: str = "") -> TwoPartResult:
   """Two-part code with quantised, entropy-coded weights (one per b).
 
   For every b of ``compression.bits_grid``, the trained weights are
@@ -268,8 +283,10 @@ def compressed_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     payloads.append(payload)
     progress.note(_candidate_line(f"compressed b={b}", candidates[-1]))
     progress.advance(1)
-  return _result("compressed", x, num_classes, num_weights(model), candidates,
-                 payloads, info, began)
+  return _result("compressed", x, y, num_classes, num_weights(model),
+                 candidates, payloads, info, began, model_fn,
+                 {"two_part": config, "compression": compression}, source,
+                 split)
 
 
 def check_dims_fit(model, dims: Sequence[int]) -> int:
@@ -318,7 +335,8 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
                   config: TwoPartConfig = TwoPartConfig(),
                   subspace: SubspaceConfig = SubspaceConfig(),
                   x_test=None, y_test=None,
-                  progress=None) -> TwoPartResult:
+                  progress=None, source: str = SOURCE,
+                  split: str = "") -> TwoPartResult:
   """Two-part code with the model in a random affine subspace of dimension d.
 
   For every d, z is trained (from 0) with ``config.train`` at the subspace's
@@ -372,5 +390,6 @@ def subspace_code(model_fn: ModelFn, x: np.ndarray, y: np.ndarray,
     progress.advance(len(subspace.precisions))
   info = {"train_size": n_train, "val_size": len(x) - n_train,
           "best_per_dim": [c.summary() for c in per_dim]}
-  return _result("subspace", x, num_classes, num_params, candidates, payloads,
-                 info, began)
+  return _result("subspace", x, y, num_classes, num_params, candidates,
+                 payloads, info, began, model_fn,
+                 {"two_part": config, "subspace": subspace}, source, split)

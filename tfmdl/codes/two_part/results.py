@@ -51,7 +51,8 @@ class TwoPartResult(ComparedToUniform):
   ``payload`` is the best candidate's model message, the bytes Bob decodes
   (``8 * len(payload) == best.model_bits``). ``training_info``: train and
   validation sizes, epochs (float32, compressed) or the best candidate of
-  each d (subspace).
+  each d (subspace). ``setting_bits``: what the code paid for its setting,
+  among those run on the same labels (:mod:`tfmdl.ledger`).
   """
   code: str
   n: int
@@ -62,6 +63,7 @@ class TwoPartResult(ComparedToUniform):
   payload: bytes = dataclasses.field(repr=False)
   training_info: dict = dataclasses.field(default_factory=dict)
   wall_s: float = 0.0
+  setting_bits: float = 0.0
   data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
@@ -70,7 +72,7 @@ class TwoPartResult(ComparedToUniform):
 
   @property
   def codelength_bits(self) -> float:
-    return self.best.codelength_bits
+    return self.best.codelength_bits + self.setting_bits
 
   @property
   def test_accuracy(self) -> Optional[float]:
@@ -87,7 +89,9 @@ class TwoPartResult(ComparedToUniform):
         "train_accuracy": best.train_accuracy,
         "choice": best.option,
         "parts": {"model_bits": best.model_bits, "data_bits": best.data_bits,
-                  "selection_bits": best.selection_bits},
+                  "selection_bits": best.selection_bits,
+                  "setting_bits": self.setting_bits},
+        "setting_bits": self.setting_bits,
         "payload_bytes": len(self.payload),
         "candidates": [c.summary() for c in self.candidates],
         "training": self.training_info,

@@ -70,6 +70,7 @@ from tfmdl.models import flipout
 from tfmdl.bits import units
 from tfmdl.data import validate_labelled_arrays
 from tfmdl.keras_compat import tf_keras
+from tfmdl import ledger
 from tfmdl import progress as progress_lib
 from tfmdl.codes.variational.bits_back import check_model
 from tfmdl.codes.variational.bits_back import check_model_fn
@@ -183,6 +184,8 @@ def variational_code(
     point_callback: Optional[Callable[[PointResult], None]] = None,
     epoch_callback: Optional[Callable[[int, EpochPoint], None]] = None,
     progress=None,
+    source: str = "tfmdl.codes.variational",
+    split: str = "",
 ) -> VariationalResult:
   """Variational (bits-back) codelength of labels ``y`` given ``x``, in bits.
 
@@ -205,6 +208,9 @@ def variational_code(
     progress: advanced by one per epoch and one per grid point priced after
       its training (training runs all ``max_epochs``, there is no
       validation), with a line per grid point; None: a new report on stderr.
+    source, split: what ran the code and which labels ``y`` are, for the
+      run ledger (:func:`tfmdl.ledger.settle`: the result pays for its
+      setting among those run on ``y``).
 
   Returns:
     A :class:`VariationalResult`.
@@ -251,7 +257,12 @@ def variational_code(
         f"{point.train_accuracy:.3f}, {point.epochs_trained} epochs, "
         f"{point.wall_s:.1f}s")
     progress.advance(weight)
-  return VariationalResult(n=len(x), num_classes=num_classes,
-                           points=tuple(points),
-                           num_samples=config.num_samples,
-                           wall_s=time.perf_counter() - began)
+  result = VariationalResult(n=len(x), num_classes=num_classes,
+                             points=tuple(points),
+                             num_samples=config.num_samples,
+                             wall_s=time.perf_counter() - began)
+  return ledger.settle(
+      result, labels=ledger.labels_fingerprint(y), code="variational",
+      model=model_fn.name,
+      settings=ledger.setting_of(model_fn, {"variational": config}),
+      source=source, split=split)

@@ -101,6 +101,7 @@ class VariationalResult(ComparedToUniform):
   points: tuple  # of PointResult, in grid order
   num_samples: int
   wall_s: float
+  setting_bits: float = 0.0  # paid for the setting (tfmdl.ledger)
   data_fingerprint: Optional[str] = None  # set by tfmdl.description_length
 
   @property
@@ -113,14 +114,15 @@ class VariationalResult(ComparedToUniform):
 
   @property
   def codelength_bits(self) -> float:
-    return self.best.codelength_bits + self.grid_bits
+    return self.best.codelength_bits + self.grid_bits + self.setting_bits
 
   def parts(self) -> dict:
     """The codelength's breakdown in bits (sums to ``codelength_bits``)."""
     best = self.best
     return {"kl_bits": best.kl_bits, "nll_bits": best.nll_bits,
             "deterministic_weights_bits": best.deterministic_bits,
-            "grid_choice_bits": self.grid_bits}
+            "grid_choice_bits": self.grid_bits,
+            "setting_bits": self.setting_bits}
 
   def to_json(self) -> dict:
     """The JSON-friendly record of the result (results.json's fields)."""
@@ -139,6 +141,7 @@ class VariationalResult(ComparedToUniform):
         "epochs_trained": best.epochs_trained,
         "grid": [p.summary() for p in self.points],
         "variational_wall_s": self.wall_s,
+        "setting_bits": self.setting_bits,
     }
 
   @classmethod
@@ -150,6 +153,7 @@ class VariationalResult(ComparedToUniform):
                             for p in record["grid"]),
                num_samples=record["num_samples"],
                wall_s=record["variational_wall_s"],
+               setting_bits=record.get("setting_bits", 0.0),
                data_fingerprint=record.get("data_fingerprint"))
 
 
