@@ -34,19 +34,21 @@ block mixed with the uniform code.
       --workdir=/tmp/tfmdl/shortest_mlp
 """
 
+import dataclasses
+
+from tfmdl.codes.prequential.online import defaults
+from tfmdl.experiments import config as config_lib
 from tfmdl.experiments.prequential import default_config
 
-_COMMON = dict(replay_kind="uniform", learning_rate=2e-3, schedule="cosine",
-               final_lr_fraction=0.1, ema_decay=0.99, calibrate=True)
-_IMAGES = dict(augment=True, shift_pixels=1, flip=False)
-
+# recipe -> (zoo model, changes to the model's online settings,
+# tfmdl/codes/prequential/online/defaults.py, which are the mlp and tinycnn
+# recipes themselves).
 RECIPES = {
-    "mlp_fast": ("mlp", dict(batch_size=64, replay=4)),
-    "mlp": ("mlp", dict(batch_size=32, replay=8, learning_rate=1e-3,
-                        schedule="constant")),
-    "tinycnn": ("tinycnn", dict(batch_size=32, replay=8, **_IMAGES)),
-    "tinycnn_ensemble": ("tinycnn", dict(batch_size=32, replay=12,
-                                         ensemble=2, **_IMAGES)),
+    "mlp_fast": ("mlp", dict(batch_size=64, replay=4, learning_rate=2e-3,
+                             schedule="cosine")),
+    "mlp": ("mlp", {}),
+    "tinycnn": ("tinycnn", {}),
+    "tinycnn_ensemble": ("tinycnn", dict(replay=12, ensemble=2)),
 }
 
 
@@ -55,13 +57,10 @@ def get_config(recipe: str = "mlp"):
   if recipe not in RECIPES:
     raise ValueError(f"unknown recipe {recipe!r}; known: "
                      f"{', '.join(RECIPES)}")
-  model, online = RECIPES[recipe]
-  config = default_config("fashion_mnist", model)
+  model, changes = RECIPES[recipe]
+  config = default_config("fashion_mnist", model, learner="online")
   config.recipe = recipe  # names the run in bin/report's tables
-  config.learner = "online"
   config.prequential.uniform_fallback = True
-  if model == "mlp":
-    config.model_options.hidden_sizes = (256, 256)
-  config.model_options.dropout = 0.0
-  config.online.update(dict(_COMMON, **online))
+  config.online = config_lib.section_of(dataclasses.replace(
+      defaults.for_model(model).online, **changes))
   return config

@@ -147,10 +147,11 @@ def bin_config():
   for bin/prequential and bin/compress, ``twopart``, ``variational``):
   :func:`_parse_bin_flags` then ``cli.config_from_flags``. The binary's own
   flags (``--code``, ``--learner``, ...) are not defined: a test sets their
-  config fields itself, as the binary's ``main`` does."""
+  config fields itself, as the binary's ``main`` does, or passes the
+  ``adjust`` the binary gives ``cli.config_from_flags``."""
 
-  def build(code, argv=()):
-    return cli.config_from_flags(_parse_bin_flags(code, argv))
+  def build(code, argv=(), adjust=None):
+    return cli.config_from_flags(_parse_bin_flags(code, argv), adjust)
 
   return build
 

@@ -107,6 +107,7 @@ class ConfigFlags:
     config, dataset, data_dir, random_labels, verbose: the flags' handles.
     model: the handle of ``--model``; None without it.
     workdir: the handle of ``--workdir``; None without it.
+    flag_values: where they are defined.
   """
   code: str
   config_argument: str
@@ -117,6 +118,7 @@ class ConfigFlags:
   verbose: flags.FlagHolder
   model: Optional[flags.FlagHolder]
   workdir: Optional[flags.FlagHolder]
+  flag_values: flags.FlagValues = flags.FLAGS
 
 
 def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
@@ -171,13 +173,31 @@ def define_config_flags(code: str, default_workdir: Optional[str] = None, *,
           "verbose", False, "A log line per training epoch (sets "
           "config.train.verbose), besides the progress bar.",
           flag_values=flag_values),
-      model=model, workdir=workdir)
+      model=model, workdir=workdir, flag_values=flag_values)
 
 
-def config_from_flags(handles: ConfigFlags) -> ml_collections.ConfigDict:
+def config_from_flags(
+    handles: ConfigFlags,
+    adjust: Optional[Callable[[ml_collections.ConfigDict], object]] = None
+) -> ml_collections.ConfigDict:
   """The parsed ``--config`` with ``--random_labels``, ``--data_dir`` and
-  ``--verbose`` applied (``--dataset`` and ``--model`` picked the file)."""
+  ``--verbose`` applied (``--dataset`` and ``--model`` picked the file).
+
+  ``adjust(config)``, when given, changes the config file's values the way
+  a binary's own flag asks (``bin/prequential --learner``), under the
+  ``--config.<field>`` overrides: they are set again after it, so the
+  command line has the last word."""
   config = handles.config.value
+  if adjust is not None:
+    adjust(config)
+    overrides = config_flags.get_override_values(
+        handles.flag_values[handles.config.name])
+    for path, value in overrides.items():
+      *parents, field = path.split(".")
+      node = config
+      for parent in parents:
+        node = node[parent]
+      node[field] = value
   if handles.random_labels.value:
     config.random_labels = True
   if handles.data_dir.value is not None:

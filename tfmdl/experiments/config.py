@@ -93,6 +93,15 @@ def section(cls) -> ml_collections.ConfigDict:
   return values
 
 
+def section_of(instance_) -> ml_collections.ConfigDict:
+  """A :func:`section` holding the values of the dataclass ``instance_``
+  (its own fields, as :func:`section` lists them)."""
+  values = section(type(instance_))
+  for name, _, _ in _section_fields(type(instance_)):
+    values[name] = getattr(instance_, name)
+  return values
+
+
 def add_sections(config: ml_collections.ConfigDict,
                  sections: Mapping[str, type]) -> ml_collections.ConfigDict:
   """``config`` with a :func:`section` for every ``name: class`` not there

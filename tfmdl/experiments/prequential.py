@@ -31,6 +31,7 @@ from tfmdl.bits import units
 from tfmdl.codes import prequential
 from tfmdl.codes import registry
 from tfmdl.codes.prequential import code as prequential_code
+from tfmdl.codes.prequential.online import defaults as online_defaults
 from tfmdl.experiments import common
 from tfmdl.experiments import config as config_lib
 from tfmdl.experiments.workdir import FINAL
@@ -44,12 +45,41 @@ SECTIONS = {**registry.get("prequential").section_classes(),
             **registry.get("online").section_classes()}
 
 
-def default_config(dataset: str, model: str) -> ml_collections.ConfigDict:
-  """The paper's config of ``model`` (a :data:`~tfmdl.experiments.config.
-  PAPER_MODELS` alias or a zoo name) on ``dataset``, with the block
-  learner."""
+def default_config(dataset: str, model: str,
+                   learner: str = "block") -> ml_collections.ConfigDict:
+  """The config of ``model`` (a :data:`~tfmdl.experiments.config.
+  PAPER_MODELS` alias or a zoo name) on ``dataset`` with ``learner``: the
+  paper's for the block learner, the model's online settings for the
+  online learner (:func:`with_learner`)."""
   config = config_lib.paper_config(dataset, model, SECTIONS)
   config.learner = "block"
+  return with_learner(config, learner)
+
+
+def with_learner(config: ml_collections.ConfigDict,
+                 learner: str) -> ml_collections.ConfigDict:
+  """``config`` set to run ``learner``; returns it.
+
+  Switching a config to the online learner gives its zoo model the online
+  settings written for it
+  (:func:`tfmdl.codes.prequential.online.defaults.for_model`: its model
+  options, e.g. no dropout, and the whole ``online`` section), so that
+  ``bin/prequential --model=mlp --learner=online`` is the short code. A
+  config already on ``learner`` is left as it is (a recipe keeps its
+  settings); so is a switch to the block learner (the paper's settings are
+  the config's own).
+
+  Raises:
+    ValueError: for an unknown learner.
+  """
+  if learner not in LEARNERS:
+    raise ValueError(f"unknown learner {learner!r}; known: "
+                     f"{', '.join(LEARNERS)}")
+  if learner == "online" and config.learner != "online":
+    defaults = online_defaults.for_model(config.model)
+    config.model_options.update(dict(defaults.model_options))
+    config.online = config_lib.section_of(defaults.online)
+  config.learner = learner
   return config
 
 

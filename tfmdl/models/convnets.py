@@ -8,7 +8,9 @@ so every model also builds on 8x8 inputs.
 Architectures (paper, appendices C-D):
 - ``lenet``: conv 6 5x5, pool, conv 16 5x5, pool, FC 120, FC 84, logits.
 - ``tinycnn``: four 3x3 convs of 32 filters with a pool after every two, two
-  FC of 256, dropout 0.5 between the dense layers.
+  FC of 256, dropout 0.5 between the dense layers; ``width`` sets the
+  filters of every conv (a wider convnet for the online learner's late
+  blocks).
 - ``vgg_mnist``: eight 3x3 convs of 32,32,64,64,128,128,256,256 filters with
   a pool after every two, two FC of 256, dropout 0.5.
 - ``vgg``: the 13-conv VGG of Zagoruyko (2015), "92.45% on CIFAR-10 in
@@ -72,9 +74,13 @@ def lenet(factory: LayerFactory, input_shape, num_classes: int) -> list:
 
 
 def tinycnn(factory: LayerFactory, input_shape, num_classes: int, *,
-            dropout: float = 0.5) -> list:
-  """Four 3x3 convs of 32 filters, pool every two, two FC of 256."""
-  return (conv_stack(factory, _TINYCNN, input_shape) +
+            dropout: float = 0.5, width: int = 32) -> list:
+  """Four 3x3 convs of ``width`` filters (the paper's 32), pool every two,
+  two FC of 256."""
+  if width < 1:
+    raise ValueError(f"width must be >= 1, got {width}")
+  spec = tuple(width if item != _POOL else item for item in _TINYCNN)
+  return (conv_stack(factory, spec, input_shape) +
           dense_head(factory, (256, 256), num_classes, dropout=dropout))
 
 
