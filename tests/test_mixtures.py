@@ -548,3 +548,39 @@ def test_mixture_of_codes_by_hand_and_within_log2_k():
   assert np.all(mixed <= many.min(axis=0) + math.log2(5) + 1e-12)
   with pytest.raises(ValueError, match="cumulative_bits must be finite"):
     mixtures.mixture_cumulative_bits([[1.0, np.inf]])
+
+
+@pytest.mark.parametrize("code", [
+    BayesMixture(), BayesMixture((0.2, 0.5, 0.3)), FixedShare(),
+    FixedShare((0.3,)), SwitchDistribution(), SwitchDistribution(0.2),
+    BlockSwitch(), MixtureOf((SwitchDistribution(), BayesMixture(),
+                              FixedShare(), BlockSwitch()))],
+                         ids=lambda code: code.name)
+def test_forward_codes_each_sample_with_its_weights(code):
+  """Run forward, as Bob decodes: the weights before sample t sum to 1, code
+  it with -log2 sum_m w(m) 2**-bits(m), and add up to ``cumulative_bits``."""
+  bits = np.random.default_rng(7).exponential(1.5, (3, 70))
+  timesteps = (5, 20, 45, 70)
+  state = code.forward(3, timesteps)
+  coded = []
+  for column in bits.T:
+    log2_w = state.log2_weights()
+    assert np.sum(2.0**log2_w) == pytest.approx(1.0, abs=1e-12)
+    expected = -np.logaddexp2.reduce(log2_w - column)
+    coded.append(state.update(column))
+    assert coded[-1] == pytest.approx(expected, abs=1e-12)
+  np.testing.assert_allclose(np.cumsum(coded),
+                             code.cumulative_bits(bits, timesteps), rtol=0,
+                             atol=1e-9)
+
+
+def test_forward_fixed_share_weights_by_hand():
+  # HAND_BITS with alpha = 1/4 (TestHandComputed.test_fixed_share): weights
+  # (1/2, 1/2) for sample 1, then (7/12, 5/12) for sample 2.
+  state = FixedShare((0.25,)).forward(2)
+  np.testing.assert_allclose(2.0**state.log2_weights(), [0.5, 0.5])
+  assert state.update(HAND_BITS[:, 0]) == pytest.approx(3 - LOG2_3)
+  np.testing.assert_allclose(2.0**state.log2_weights(), [7 / 12, 5 / 12])
+  assert state.update(HAND_BITS[:, 1]) == pytest.approx(5 - math.log2(9))
+  with pytest.raises(ValueError, match="block switching needs the timesteps"):
+    BlockSwitch().forward(2)

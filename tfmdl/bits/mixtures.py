@@ -29,6 +29,15 @@ Each number is -log2 of the prior of a sequence that never switches. More
 generally, every code is at most L(s) - log2 prior(s) for any switch sequence
 s, so it is never much worse than a good sequence with few switches.
 
+Each code also runs *forward* (:meth:`SwitchingCode.forward`), one sample at
+a time, as Bob decodes: :meth:`Forward.log2_weights` are its weights on the
+M strategies for the next sample, which depend on the samples before it only
+(a learner codes the next label with the strategies' predictions mixed under
+them, :mod:`tfmdl.codes.prequential.online.ensemble`), and
+:meth:`Forward.update` takes that sample's per-strategy bits and returns the
+code's. The recursions of the switching codes are written once, as forward
+states; ``cumulative_bits`` runs them (the Bayes mixtures have closed forms).
+
 Convention: ``bits`` has shape (M, n), M strategies and n samples in
 transmission order, in bits, finite and non-negative. All computation is in
 log2 space, so nothing underflows on long sequences.
@@ -52,11 +61,6 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from tfmdl.bits.units import LN2
-
-# Forward recursions renormalise their log-weights every this many samples,
-# which keeps them near 0 where float64 is most precise.
-_RENORM_EVERY = 32
-
 
 def check_bits(bits, name: str = "bits") -> np.ndarray:
   """Returns ``bits`` as a float64 (M, n) array, or raises ValueError."""
@@ -134,6 +138,65 @@ def mixture_cumulative_bits(cumulative_bits, weights=None) -> np.ndarray:
   return -np.logaddexp2.reduce(log_w[:, None] - cumulative, axis=0)
 
 
+def _log2_sum(log2_values: np.ndarray, axis=None):
+  """``log2 sum 2**v`` (over ``axis``)."""
+  return np.logaddexp2.reduce(log2_values, axis=axis)
+
+
+def _log2_complement(log2_p: np.ndarray) -> np.ndarray:
+  """``log2(1 - 2**p)`` for probabilities ``2**p`` <= 1 (-inf at 1)."""
+  with np.errstate(divide="ignore"):
+    return np.log2(-np.expm1(log2_p * LN2))
+
+
+def _share(log2_w: np.ndarray, log_keep, log_move) -> np.ndarray:
+  """The switch step on normalised log2 weights (last axis: strategies):
+  ``w(m) <- keep w(m) + move (1 - w(m))``, which keeps the sum at 1 when
+  ``move = (1 - keep) / (M - 1)``."""
+  return np.logaddexp2(log_keep + log2_w, log_move + _log2_complement(log2_w))
+
+
+class Forward(abc.ABC):
+  """A switching code run one sample at a time, as Bob decodes.
+
+  Its state depends on the per-strategy bits of the samples given to
+  :meth:`update` so far, nothing else.
+  """
+
+  @abc.abstractmethod
+  def log2_weights(self) -> np.ndarray:
+    """Log2 of the (M,) weights on the strategies for the next sample
+    (they sum to 1)."""
+
+  @abc.abstractmethod
+  def update(self, bits) -> float:
+    """Take the next sample's (M,) per-strategy bits; return the code's
+    bits for it, ``-log2 sum_m w(m) 2**-bits(m)`` with
+    :meth:`log2_weights` before the call."""
+
+
+class _Mixing(Forward):
+  """Bayes' rule on normalised log2 weights, then an optional switch step
+  after each sample (``after(log2_posterior, samples seen)``)."""
+
+  def __init__(self, log2_w: np.ndarray, after=None):
+    self._log2_w = np.array(log2_w, dtype=np.float64)
+    self._after = after
+    self._seen = 0
+
+  def log2_weights(self) -> np.ndarray:
+    return self._log2_w.copy()
+
+  def update(self, bits) -> float:
+    posterior = self._log2_w - np.asarray(bits, dtype=np.float64)
+    total = _log2_sum(posterior)
+    posterior -= total
+    self._seen += 1
+    self._log2_w = (posterior if self._after is None
+                    else self._after(posterior, self._seen))
+    return float(-total)
+
+
 class SwitchingCode(abc.ABC):
   """A sequential code mixing M strategies under a prior fixed in advance.
 
@@ -143,18 +206,33 @@ class SwitchingCode(abc.ABC):
   name: str
 
   @abc.abstractmethod
+  def forward(self, num_strategies: int,
+              timesteps: Optional[Sequence[int]] = None) -> Forward:
+    """The code's :class:`Forward` state before the first sample.
+
+    Args:
+      num_strategies: M.
+      timesteps: the block ends, for codes that switch at block boundaries
+        only.
+    """
+
   def cumulative_bits(self, bits, timesteps: Optional[Sequence[int]] = None
                       ) -> np.ndarray:
     """The (n,) codelengths of samples 1..t, for every t, in bits.
 
     Entry t - 1 is the code of the first t samples alone: Bob decodes sample
-    t from samples < t only (the curve of the paper's Figure 3).
+    t from samples < t only (the curve of the paper's Figure 3). Runs the
+    :meth:`forward` recursion.
 
     Args:
       bits: (M, n) per-sample codelengths of the strategies, in bits.
       timesteps: the block ends (the last one n), for codes that switch at
         block boundaries only.
     """
+    bits = check_bits(bits)
+    state = self.forward(bits.shape[0], timesteps)
+    columns = np.ascontiguousarray(bits.T)
+    return np.cumsum([state.update(column) for column in columns])
 
   @abc.abstractmethod
   def overhead_bits(self, num_strategies: int, num_samples: int,
@@ -177,6 +255,10 @@ class BayesMixture(SwitchingCode):
   weights: Optional[tuple] = None
   name = "bayes_mixture"
 
+  def forward(self, num_strategies, timesteps=None) -> Forward:
+    del timesteps
+    return _Mixing(_log2_weights(self.weights, num_strategies))
+
   def cumulative_bits(self, bits, timesteps=None) -> np.ndarray:
     del timesteps
     bits = check_bits(bits)
@@ -188,60 +270,38 @@ class BayesMixture(SwitchingCode):
     return math.log2(num_strategies)
 
 
-def _fixed_share_running(bits: np.ndarray, log_w0: np.ndarray,
-                         alphas: Sequence[float]) -> np.ndarray:
-  """Fixed share's codelengths of samples 1..t, (n, len(alphas)).
+class _FixedShareForward(Forward):
+  """Fixed share at every rate of a grid, and the Bayes mixture of the rates.
 
-  The forward recursion keeps, for every rate, unnormalised log2 weights f:
-  f <- f - bits[:, t], then the switch step f(m) <- keep f(m) +
-  move (S - f(m)) in linear terms, where S = sum_j f(j), keep = 1 - alpha and
-  move = alpha / (M - 1) (with M = 1, keep = 1 and move = 0). The switch step
-  only moves mass, so the mass after sample t is the prefix's probability.
-  The rates are laid side by side in one flat array, and f is renormalised
-  every few samples.
+  Per rate a: normalised log2 weights ``w_a`` on the strategies; after each
+  sample the Bayes posterior, then the switch step ``w(m) <- (1 - a) w(m) +
+  a / (M - 1) (1 - w(m))`` (nothing moves with M = 1). The rates' own
+  log2 posterior ``r`` (uniform prior) weighs their predictions.
   """
-  num_strategies, n = bits.shape
-  alphas = np.asarray(alphas, dtype=np.float64)
-  if num_strategies == 1:
-    keep, move = np.ones_like(alphas), np.zeros_like(alphas)
-  else:
-    keep, move = 1.0 - alphas, alphas / (num_strategies - 1)
-  coef = keep - move  # f(m) <- coef f(m) + move S
-  group = np.repeat(np.arange(alphas.size), num_strategies)
-  starts = np.arange(0, group.size, num_strategies)
-  with np.errstate(divide="ignore"):
-    log_move = np.log2(move)[group]
-    log_keep = np.log2(keep)[group]
-    log_coef = np.log2(np.maximum(coef, 0.0))[group]
-  fast = bool(np.all(coef >= 0))
-  bits_t = np.ascontiguousarray(np.tile(bits.T, (1, alphas.size)))
-  f = np.tile(log_w0, alphas.size)
-  others = np.empty_like(f)
-  offset = np.zeros(alphas.size)
-  running = np.empty((n, alphas.size))
-  with np.errstate(divide="ignore"):
-    for start in range(0, n, _RENORM_EVERY):
-      for t in range(start, min(start + _RENORM_EVERY, n)):
-        if t:
-          s = np.logaddexp2.reduceat(f, starts)[group]
-          if fast:
-            np.add(f, log_coef, out=f)
-            np.logaddexp2(f, s + log_move, out=f)
-          else:  # some alpha > (M - 1) / M: S - f(m) = S (1 - 2**(f - S)).
-            np.subtract(f, s, out=others)
-            np.multiply(others, LN2, out=others)
-            np.expm1(others, out=others)
-            np.negative(others, out=others)
-            np.log2(others, out=others)
-            others += s + log_move
-            np.add(f, log_keep, out=f)
-            np.logaddexp2(f, others, out=f)
-        np.subtract(f, bits_t[t], out=f)
-        running[t] = offset - np.logaddexp2.reduceat(f, starts)
-      norm = np.logaddexp2.reduceat(f, starts)
-      f -= norm[group]
-      offset -= norm
-  return running
+
+  def __init__(self, alphas, log2_w0: np.ndarray):
+    alphas = np.asarray(alphas, dtype=np.float64)[:, None]
+    num_strategies = log2_w0.size
+    self._log2_w = np.tile(log2_w0, (alphas.size, 1))
+    self._log2_r = np.full(alphas.size, -math.log2(alphas.size))
+    with np.errstate(divide="ignore"):
+      self._log_keep = np.log2(1.0 - alphas)
+      self._log_move = (np.log2(alphas / (num_strategies - 1))
+                        if num_strategies > 1 else None)
+
+  def log2_weights(self) -> np.ndarray:
+    return _log2_sum(self._log2_r[:, None] + self._log2_w, axis=0)
+
+  def update(self, bits) -> float:
+    posterior = self._log2_w - np.asarray(bits, dtype=np.float64)
+    mass = _log2_sum(posterior, axis=1)
+    joint = self._log2_r + mass
+    total = _log2_sum(joint)
+    self._log2_r = joint - total
+    posterior -= mass[:, None]
+    self._log2_w = (posterior if self._log_move is None else
+                    _share(posterior, self._log_keep, self._log_move))
+    return float(-total)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,20 +335,51 @@ class FixedShare(SwitchingCode):
     for alpha in alphas:
       _check_rate(alpha, "alpha")
 
-  def cumulative_bits(self, bits, timesteps=None) -> np.ndarray:
+  def forward(self, num_strategies, timesteps=None) -> Forward:
     del timesteps
-    bits = check_bits(bits)
-    running = _fixed_share_running(
-        bits, _log2_weights(self.weights, bits.shape[0]), self.alphas)
-    if len(self.alphas) == 1:
-      return running[:, 0]
-    return mixture_cumulative_bits(running.T)
+    return _FixedShareForward(self.alphas,
+                              _log2_weights(self.weights, num_strategies))
 
   def overhead_bits(self, num_strategies, num_samples, num_blocks=1) -> float:
     one = lambda alpha: (math.log2(num_strategies) -
                          (num_samples - 1) * math.log2(1.0 - alpha))
     extra = 0.0 if len(self.alphas) == 1 else math.log2(len(self.alphas))
     return min(one(a) for a in self.alphas) + extra
+
+
+class _SwitchForward(Forward):
+  """The switch distribution's hidden Markov model, normalised log2 weights
+  on its 2M states: ``[:M]`` unstable (may still switch), ``[M:]`` stable.
+
+  After z samples an unstable segment switches with the hazard
+  ``pi_T(Z = z | Z >= z) = 1 / (z + 1)``; the new segment draws its strategy
+  from pi_K and is stable with probability ``stop_prob``.
+  """
+
+  def __init__(self, stop_prob: float, log_pk: np.ndarray):
+    with np.errstate(divide="ignore"):
+      self._log_new = np.concatenate([np.log2(1.0 - stop_prob) + log_pk,
+                                      np.log2(stop_prob) + log_pk])
+    self._num_strategies = log_pk.size
+    self._log2_w = self._log_new.copy()
+    self._seen = 0
+
+  def log2_weights(self) -> np.ndarray:
+    m = self._num_strategies
+    return np.logaddexp2(self._log2_w[:m], self._log2_w[m:])
+
+  def update(self, bits) -> float:
+    bits = np.asarray(bits, dtype=np.float64)
+    states = self._log2_w - np.concatenate([bits, bits])
+    total = _log2_sum(states)
+    states -= total
+    self._seen += 1
+    z = self._seen
+    unstable = states[:self._num_strategies]
+    pool = _log2_sum(unstable) - math.log2(z + 1.0)
+    unstable += math.log2(z / (z + 1.0))
+    self._log2_w = np.logaddexp2(states, self._log_new + pool)
+    return float(-total)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,35 +417,10 @@ class SwitchDistribution(SwitchingCode):
   def __post_init__(self):
     _check_stop_prob(self.stop_prob)
 
-  def cumulative_bits(self, bits, timesteps=None) -> np.ndarray:
+  def forward(self, num_strategies, timesteps=None) -> Forward:
     del timesteps
-    bits = check_bits(bits)
-    num_strategies, n = bits.shape
-    log_pk = _log2_weights(self.weights, num_strategies)
-    # States: [:M] unstable (may still switch), [M:] stable, per strategy.
-    with np.errstate(divide="ignore"):
-      log_new = np.concatenate([np.log2(1.0 - self.stop_prob) + log_pk,
-                                np.log2(self.stop_prob) + log_pk])
-    z = np.arange(1, n, dtype=np.float64)
-    log_hazard = (-np.log2(z + 1.0)).tolist()  # pi_T(Z = z | Z >= z)
-    log_survive = np.log2(z / (z + 1.0)).tolist()
-    bits_t = np.ascontiguousarray(np.concatenate([bits, bits]).T)
-    f = log_new.copy()  # unnormalised log2 forward weights
-    unstable = f[:num_strategies]
-    offset = 0.0
-    running = np.empty(n)
-    for start in range(0, n, _RENORM_EVERY):
-      for t in range(start, min(start + _RENORM_EVERY, n)):
-        np.subtract(f, bits_t[t], out=f)
-        running[t] = offset - np.logaddexp2.reduce(f)
-        if t < n - 1:  # switch after sample t + 1, i.e. at Z = t + 1
-          pool = np.logaddexp2.reduce(unstable) + log_hazard[t]
-          np.add(unstable, log_survive[t], out=unstable)
-          np.logaddexp2(f, log_new + pool, out=f)
-      norm = np.logaddexp2.reduce(f)
-      f -= norm
-      offset -= norm
-    return running
+    return _SwitchForward(self.stop_prob,
+                          _log2_weights(self.weights, num_strategies))
 
   def overhead_bits(self, num_strategies, num_samples, num_blocks=1) -> float:
     return (math.log2(num_strategies) -
@@ -441,7 +507,22 @@ class BlockSwitch(SwitchingCode):
   def __post_init__(self):
     _check_rate(self.switch_rate, "switch_rate")
 
+  def forward(self, num_strategies, timesteps=None) -> Forward:
+    if timesteps is None:
+      raise ValueError("block switching needs the timesteps (block ends)")
+    ends = frozenset(_check_timesteps(timesteps, int(timesteps[-1])))
+    log2_w0 = np.full(num_strategies, -math.log2(num_strategies))
+    if num_strategies == 1:
+      return _Mixing(log2_w0)
+    with np.errstate(divide="ignore"):
+      log_keep = math.log2(1.0 - self.switch_rate)
+      log_move = np.log2(self.switch_rate / (num_strategies - 1))
+    return _Mixing(log2_w0, lambda w, seen: (
+        _share(w, log_keep, log_move) if seen in ends else w))
+
   def cumulative_bits(self, bits, timesteps=None) -> np.ndarray:
+    """The :meth:`forward` recursion's codelengths, a block at a time: in a
+    block the code is the Bayes mixture under the block's first weights."""
     bits = check_bits(bits)
     num_strategies, n = bits.shape
     if timesteps is None:
@@ -462,12 +543,8 @@ class BlockSwitch(SwitchingCode):
       norm = np.logaddexp2.reduce(posterior)
       posterior -= norm
       offset -= norm
-      if num_strategies > 1:  # w(m) <- keep post(m) + move (1 - post(m))
-        with np.errstate(divide="ignore"):
-          rest = np.log2(-np.expm1(posterior * LN2))
-        log_w = np.logaddexp2(log_keep + posterior, log_move + rest)
-      else:
-        log_w = posterior
+      log_w = (_share(posterior, log_keep, log_move) if num_strategies > 1
+               else posterior)
     return running
 
   def overhead_bits(self, num_strategies, num_samples, num_blocks=1) -> float:
@@ -519,6 +596,26 @@ class BlockSwitch(SwitchingCode):
                          self.prior_bits(path, num_strategies))
 
 
+class _MixtureForward(Forward):
+  """The Bayes mixture (uniform prior) of several codes run forward: their
+  weights on the strategies averaged under the codes' posterior."""
+
+  def __init__(self, states: Sequence[Forward]):
+    self._states = list(states)
+    self._log2_c = np.full(len(states), -math.log2(len(states)))
+
+  def log2_weights(self) -> np.ndarray:
+    return _log2_sum(self._log2_c[:, None] + np.stack(
+        [state.log2_weights() for state in self._states]), axis=0)
+
+  def update(self, bits) -> float:
+    joint = self._log2_c - np.array([state.update(bits)
+                                     for state in self._states])
+    total = _log2_sum(joint)
+    self._log2_c = joint - total
+    return float(-total)
+
+
 @dataclasses.dataclass(frozen=True)
 class MixtureOf(SwitchingCode):
   """The Bayes mixture, uniform prior, of several switching codes.
@@ -535,6 +632,10 @@ class MixtureOf(SwitchingCode):
   def __post_init__(self):
     if not self.codes:
       raise ValueError("a mixture needs at least one code")
+
+  def forward(self, num_strategies, timesteps=None) -> Forward:
+    return _MixtureForward([code.forward(num_strategies, timesteps)
+                            for code in self.codes])
 
   def cumulative_bits(self, bits, timesteps=None) -> np.ndarray:
     return mixture_cumulative_bits(
