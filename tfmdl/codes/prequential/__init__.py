@@ -24,6 +24,8 @@ from tfmdl.codes.prequential.code import settle
 from tfmdl.codes.prequential.config import BlockConfig
 from tfmdl.codes.prequential.config import PrequentialConfig
 from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.config import OnlineSwitch
+from tfmdl.codes.prequential.online.config import SwitchConfig
 from tfmdl.codes.prequential.results import BlockResult
 from tfmdl.codes.prequential.results import PrequentialResult
 from tfmdl.codes.prequential.schedule import block_bounds
@@ -35,8 +37,10 @@ __all__ = [
     "BlockConfig",
     "BlockResult",
     "OnlineConfig",
+    "OnlineSwitch",
     "PrequentialConfig",
     "PrequentialResult",
+    "SwitchConfig",
     "assemble",
     "block_bounds",
     "block_seed",

@@ -1,8 +1,10 @@
 """The prequential code of labelled data: a learner run through the protocol.
 
-:func:`prequential_code` is Alice's codelength with either learner: the
-block learner (:class:`BlockConfig`, the paper) or the online learner
-(:class:`OnlineConfig`). Both run :func:`~tfmdl.codes.prequential.protocol.
+:func:`prequential_code` is Alice's codelength with any learner: the
+block learner (:class:`BlockConfig`, the paper), the online learner
+(:class:`OnlineConfig`) or the online switch (:class:`OnlineSwitch`: online
+learners of several models, each label coded with a switching mixture over
+them; ``model_fn`` is then a sequence, one per member). All run :func:`~tfmdl.codes.prequential.protocol.
 run` with a :class:`~tfmdl.codes.prequential.coders.BitCounter`, so their
 bits are summed and mixed with the uniform code in the same blocks, and
 their results are alike. The label file (:mod:`~tfmdl.codes.prequential.
@@ -29,6 +31,7 @@ import tensorflow as tf
 
 from tfmdl import ledger
 from tfmdl import progress as progress_lib
+from tfmdl.bits import mixtures
 from tfmdl.bits import units
 from tfmdl.codes.prequential import protocol
 from tfmdl.codes.prequential.block import BlockLearner
@@ -37,25 +40,66 @@ from tfmdl.codes.prequential.coders import no_training
 from tfmdl.codes.prequential.config import BlockConfig
 from tfmdl.codes.prequential.config import PrequentialConfig
 from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.config import OnlineSwitch
+from tfmdl.codes.prequential.online.ensemble import member_seeds
 from tfmdl.codes.prequential.online.ensemble import OnlineEnsemble
+from tfmdl.codes.prequential.online.learner import OnlineLearner
 from tfmdl.codes.prequential.results import BlockResult
 from tfmdl.codes.prequential.results import PrequentialResult
 from tfmdl.codes.prequential import schedule
 from tfmdl.data import labelled
 from tfmdl.models import adapter
 
-LearnerConfig = Union[BlockConfig, OnlineConfig]
+LearnerConfig = Union[BlockConfig, OnlineConfig, OnlineSwitch]
 
 
 def learner_name(learner: LearnerConfig) -> str:
-  """``"block"`` or ``"online"``."""
+  """``"block"``, ``"online"`` or ``"switch"``."""
+  if isinstance(learner, OnlineSwitch):
+    return "switch"
   return "online" if isinstance(learner, OnlineConfig) else "block"
 
 
 def code_name(learner: LearnerConfig) -> str:
-  """The registry's name of the code with this learner: ``"prequential"``
-  or ``"online"``."""
-  return "online" if isinstance(learner, OnlineConfig) else "prequential"
+  """The registry's name of the code with this learner: ``"prequential"``,
+  ``"online"`` or ``"online_switch"``."""
+  return {"block": "prequential", "online": "online",
+          "switch": "online_switch"}[learner_name(learner)]
+
+
+def model_fns(model_fn, learner: LearnerConfig, num_classes: Optional[int],
+              example) -> object:
+  """``model_fn`` as :func:`tfmdl.models.adapter.as_model_fn` makes it;
+  for the online switch a tuple of them, one per member.
+
+  Raises:
+    ValueError: a model that cannot be measured, or not one model per
+      member of an online switch.
+  """
+  if not isinstance(learner, OnlineSwitch):
+    return adapter.as_model_fn(model_fn, num_classes, example=example)
+  if (not isinstance(model_fn, (list, tuple)) or
+      len(model_fn) != len(learner.members)):
+    given = len(model_fn) if isinstance(model_fn, (list, tuple)) else 1
+    raise ValueError(f"the online switch takes one model per member: "
+                     f"{len(learner.members)} members, {given} model(s)")
+  return tuple(adapter.as_model_fn(m, num_classes, example=example)
+               for m in model_fn)
+
+
+def strategy_names(fns: Sequence[adapter.ModelFn]) -> tuple:
+  """The online switch's strategies by their models' names, numbered where
+  two share one."""
+  names = [fn.name for fn in fns]
+  return tuple(name if names.count(name) == 1 else f"{name}_{i}"
+               for i, name in enumerate(names))
+
+
+def _ledger_model(fns) -> tuple:
+  """``(name, description)`` of the model(s), for the run ledger."""
+  if isinstance(fns, tuple):
+    return "+".join(strategy_names(fns)), [fn.description for fn in fns]
+  return fns.name, fns.description
 
 
 def settle(result: PrequentialResult, labels: np.ndarray,
@@ -65,11 +109,19 @@ def settle(result: PrequentialResult, labels: np.ndarray,
   """``result`` with the bits it pays for its setting, recorded in the run
   ledger (:mod:`tfmdl.ledger`): ``config.setting_bits``, or when None log2
   of the distinct settings run on ``labels`` with this code and model."""
+  name, description = _ledger_model(model_fn)
+  if isinstance(learner, OnlineSwitch):
+    learner_setting = {
+        "members": [ledger.changing_fields(m) for m in learner.members],
+        "switch": ledger.changing_fields(learner.switch)}
+  else:
+    learner_setting = ledger.changing_fields(learner)
   return ledger.settle(
       result, labels=ledger.labels_fingerprint(labels),
-      code=code_name(learner), model=model_fn.name,
-      settings=ledger.setting_of(model_fn, {"prequential": config,
-                                            learner_name(learner): learner}),
+      code=code_name(learner), model=name,
+      settings={"model": description,
+                "prequential": ledger.changing_fields(config),
+                learner_name(learner): learner_setting},
       source=source, split=split, pays=config.setting_bits)
 
 
@@ -82,27 +134,40 @@ def make_learner(model_fn, data: labelled.LabelledData,
 
   ``model_fn`` is a ``model_fn(seed)`` or a built model
   (:func:`tfmdl.models.adapter.as_model_fn`: its head is read and checked
-  here, on a few of the inputs).
+  here, on a few of the inputs); a sequence of them, one per member, for
+  the online switch.
 
   Raises:
     ValueError: a model that cannot be measured, or a ``shuffle_buffer``
       for arrays or for the online learner.
   """
-  model_fn = adapter.as_model_fn(
-      model_fn, data.num_classes,
-      example=data.inputs(0, min(data.n, 8))).with_layout(data.layout)
+  fns = model_fns(model_fn, learner, data.num_classes,
+                  data.inputs(0, min(data.n, 8)))
   if shuffle_buffer is not None and not (
       data.is_stream and isinstance(learner, BlockConfig)):
     raise ValueError("shuffle_buffer bounds the memory of the block learner "
                      "on a tf.data stream only")
-  if isinstance(learner, OnlineConfig):
-    if data.is_stream:
-      raise ValueError("the online learner reads arrays: pass arrays, or the "
-                       "block learner for a stream")
-    return OnlineEnsemble(model_fn, data.x, data.num_classes, learner,
-                          seed=config.seed, strategy=strategy)
-  return BlockLearner(model_fn, data, config, learner, strategy,
-                      shuffle_buffer=shuffle_buffer, progress=progress)
+  if not isinstance(learner, BlockConfig) and data.is_stream:
+    raise ValueError("the online learner reads arrays: pass arrays, or the "
+                     "block learner for a stream")
+  if isinstance(learner, OnlineSwitch):
+    fns = tuple(fn.with_layout(data.layout) for fn in fns)
+    members = learner.members
+  elif isinstance(learner, OnlineConfig):
+    fns, members = (fns.with_layout(data.layout),), (learner,)
+  else:
+    return BlockLearner(fns.with_layout(data.layout), data, config, learner,
+                        strategy, shuffle_buffer=shuffle_buffer,
+                        progress=progress)
+  strategies = [[OnlineLearner(fn, data.x, data.num_classes, member, strategy,
+                               seed=s)
+                 for s in member_seeds(config.seed, member.ensemble)]
+                for fn, member in zip(fns, members)]
+  return OnlineEnsemble(
+      strategies, mixture=(learner.switch.code()
+                           if isinstance(learner, OnlineSwitch) else None),
+      names=strategy_names(fns), steps_per_call=members[0].steps_per_call,
+      eval_batch_size=members[0].eval_batch_size)
 
 
 def work(learner: LearnerConfig, timesteps: Sequence[int],
@@ -110,7 +175,7 @@ def work(learner: LearnerConfig, timesteps: Sequence[int],
   """The weight of computing ``blocks`` (a progress report's total): the
   block learner trains block k on its prefix (about what an epoch costs),
   the online learner steps through every example once."""
-  if isinstance(learner, OnlineConfig):
+  if isinstance(learner, (OnlineConfig, OnlineSwitch)):
     return float(n)
   bounds = schedule.block_bounds(timesteps)
   return float(sum(bounds[i][0] for i in blocks))
@@ -203,6 +268,37 @@ def missing_blocks(blocks: Sequence[BlockResult], timesteps: Sequence[int]
   return [i for i in range(len(bounds)) if i not in present]
 
 
+def strategies_summary(names: Sequence[str], record: dict,
+                       timesteps: Sequence[int], num_classes: int,
+                       uniform_fallback: bool) -> dict:
+  """What the online switch's result says about its strategies.
+
+  Args:
+    names: the strategies' names.
+    record: :meth:`OnlineEnsemble.strategy_record`: each label's bits under
+      each strategy and the mixture's weights when it was coded.
+    timesteps, num_classes, uniform_fallback: the protocol's.
+
+  Returns:
+    ``{"names": [...], "codelength_bits": {name: the strategy's code alone,
+    mixed with the uniform code in each block as the switch is},
+    "block_shares": {name: [mean weight of the strategy over each block's
+    labels]}}``: the share of the stream the mixture gave each learner.
+  """
+  bounds = schedule.block_bounds(timesteps)
+  own = {}
+  for name, bits in zip(names, record["bits"]):
+    own[name] = float(sum(
+        (mixtures.block_uniform_fallback_bits(bits[start:end], k,
+                                              num_classes)
+         if uniform_fallback else bits[start:end]).sum()
+        for k, (start, end) in enumerate(bounds)))
+  return {"names": list(names), "codelength_bits": own,
+          "block_shares": {name: [float(w[start:end].mean())
+                                  for start, end in bounds]
+                           for name, w in zip(names, record["weights"])}}
+
+
 def prequential_code(
     model_fn,
     x,
@@ -227,13 +323,15 @@ def prequential_code(
       model (called under the strategy's scope: once per block, once per
       ensemble member, twice with an EMA); or a built model, cloned
       (:mod:`tfmdl.models.adapter`); a softmax or sigmoid head is measured
-      through its logits.
+      through its logits. A sequence of them, one per member, for the
+      online switch.
     x, y, num_classes: inputs and integer labels in the agreed transmission
       order, and K; or ``x`` a :class:`tfmdl.data.LabelledData` (arrays or a
       ``tf.data`` stream) and ``y``, ``num_classes`` None.
     config: the protocol's constants (blocks, uniform fallback, seed).
-    learner: :class:`BlockConfig` (a model per block) or
-      :class:`OnlineConfig` (one model trained as the labels arrive).
+    learner: :class:`BlockConfig` (a model per block),
+      :class:`OnlineConfig` (one model trained as the labels arrive) or
+      :class:`OnlineSwitch` (online learners of several models, mixed).
     x_test, y_test: test data for the final model's accuracy (optional).
     strategy: a ``tf.distribute`` strategy; the default one when None.
     shuffle_buffer: the block learner on a stream: examples held in memory
@@ -244,7 +342,10 @@ def prequential_code(
       run ledger (:func:`settle`).
 
   Returns:
-    A :class:`PrequentialResult`, its setting's bits paid (:func:`settle`).
+    A :class:`PrequentialResult`, its setting's bits paid (:func:`settle`);
+    for the online switch its ``strategies`` say what each member alone
+    would have cost and where the mixture followed it
+    (:func:`strategies_summary`).
 
   Raises:
     ValueError: on bad data, model or config, before any training.
@@ -252,8 +353,8 @@ def prequential_code(
   began = time.perf_counter()
   data = (x if isinstance(x, labelled.LabelledData)
           else labelled.labelled(x, y, num_classes))
-  model_fn = adapter.as_model_fn(model_fn, data.num_classes,
-                                 example=data.inputs(0, min(data.n, 8)))
+  model_fn = model_fns(model_fn, learner, data.num_classes,
+                       data.inputs(0, min(data.n, 8)))
   timesteps = schedule.timesteps_for(data.n, config.timesteps,
                                      config.first_block)
   final = x_test is not None and y_test is not None
@@ -271,7 +372,12 @@ def prequential_code(
     accuracy, which, test_wall_s = ((None, None, 0.0) if not final else
                                     learner_.test_accuracy(x_test, y_test,
                                                            data.y))
+  record = (learner_.strategy_record(data.y)
+            if isinstance(learner, OnlineSwitch) else None)
   result = assemble(blocks, data.n, data.num_classes, timesteps,
+                    strategies=None if record is None else strategies_summary(
+                        learner_.names, record, timesteps, data.num_classes,
+                        config.uniform_fallback),
                     learner=learner_name(learner), test_accuracy=accuracy,
                     test_accuracy_model=which, wall_s=wall_s,
                     final_model_wall_s=test_wall_s,

@@ -86,7 +86,7 @@ class PrequentialResult(ComparedToUniform):
     n, num_classes: the labels coded.
     timesteps: the block ends.
     blocks: every block, the first one included, in transmission order.
-    learner: ``"block"`` or ``"online"``.
+    learner: ``"block"``, ``"online"`` or ``"switch"``.
     setting_bits: bits paid to name the learner's setting among those run
       on these labels (:mod:`tfmdl.ledger`), part of the codelength.
     test_accuracy: of the learner's final model (see its config), or None.
@@ -94,6 +94,10 @@ class PrequentialResult(ComparedToUniform):
     wall_s: the blocks' compute time; ``final_model_wall_s`` the test
       accuracy's.
     data_fingerprint: the coded examples' fingerprint, when known.
+    strategies: the online switch's learners: each one's code alone and
+      its share of each block (JSON-friendly,
+      :func:`tfmdl.codes.prequential.code.strategies_summary`); None for
+      the other learners.
   """
   n: int
   num_classes: int
@@ -106,6 +110,7 @@ class PrequentialResult(ComparedToUniform):
   wall_s: float = 0.0
   final_model_wall_s: float = 0.0
   data_fingerprint: Optional[str] = None
+  strategies: Optional[dict] = None
 
   @property
   def codelength_bits(self) -> float:
@@ -140,6 +145,7 @@ class PrequentialResult(ComparedToUniform):
         "prequential_wall_s": self.wall_s,
         "final_model_wall_s": self.final_model_wall_s,
         "data_fingerprint": self.data_fingerprint,
+        "strategies": self.strategies,
     }
 
   @classmethod
@@ -154,4 +160,5 @@ class PrequentialResult(ComparedToUniform):
                test_accuracy_model=record.get("test_accuracy_model"),
                wall_s=record.get("prequential_wall_s", 0.0),
                final_model_wall_s=record.get("final_model_wall_s", 0.0),
-               data_fingerprint=record.get("data_fingerprint"))
+               data_fingerprint=record.get("data_fingerprint"),
+               strategies=record.get("strategies"))

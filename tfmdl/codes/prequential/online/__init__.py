@@ -38,6 +38,14 @@ the seed. The n samples are cut into
 * **Ensembles:** with ``ensemble = E``, E such learners from seeds
   ``seed .. seed + E - 1`` run side by side and each minibatch is encoded
   with the equal-weight average of their predictive distributions.
+* **The online switch** (:class:`OnlineSwitch`): learners of several models
+  (each an :class:`OnlineConfig`, one batch size) run side by side in the
+  same pass, and every label from minibatch 1 on is coded with a switching
+  mixture over their predictions (fixed share or the switch distribution,
+  prior fixed in advance), its weights updated after each label with the
+  bits each learner gave it: a small model that learns fast codes the early
+  labels, a large one the late labels. Bob updates the weights with each
+  label he decodes.
 * **Uniform fallback:** summed into the blocks of the prequential timesteps,
   each block's labels are coded with the Bayes mixture of these predictions
   and the uniform code (prior ``2**-k`` on uniform in block k), as the block
@@ -73,12 +81,16 @@ Modules: :mod:`~.config` (what is agreed),
 :mod:`~.learner` (the state both sides evolve and its step),
 :mod:`~.replay` (which sent samples are rehearsed),
 :mod:`~.schedule` (the learning rate),
-:mod:`~.calibration` (the temperature) and
-:mod:`~.ensemble` (E members in the prequential protocol).
+:mod:`~.calibration` (the temperature),
+:mod:`~.ensemble` (learners side by side in the prequential protocol,
+averaged or switched) and :mod:`~.defaults` (each zoo model's settings).
 """
 
 from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.config import OnlineSwitch
+from tfmdl.codes.prequential.online.config import SwitchConfig
 from tfmdl.codes.prequential.online.ensemble import OnlineEnsemble
 from tfmdl.codes.prequential.online.learner import OnlineLearner
 
-__all__ = ["OnlineConfig", "OnlineEnsemble", "OnlineLearner"]
+__all__ = ["OnlineConfig", "OnlineEnsemble", "OnlineLearner", "OnlineSwitch",
+           "SwitchConfig"]

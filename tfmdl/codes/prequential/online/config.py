@@ -1,7 +1,10 @@
-"""What Alice and Bob agree on for the online code, besides model and data."""
+"""What Alice and Bob agree on for the online code, besides model and data:
+one learner's config (:class:`OnlineConfig`), and the online switch's
+(:class:`OnlineSwitch`: several learners and the mixture over them)."""
 
 import dataclasses
 
+from tfmdl.bits import mixtures
 from tfmdl.results import SAME_BITS
 from tfmdl.codes.prequential.online.replay import REPLAY_KINDS
 from tfmdl.codes.prequential.online.schedule import check_schedule
@@ -85,3 +88,63 @@ class OnlineConfig:
     for field in ("learning_rate", "calibration_lr"):
       if not getattr(self, field) > 0:
         raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
+
+
+MIXTURES = ("fixed_share", "switch_distribution", "bayes")
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchConfig:
+  """The online switch's mixture over its learners, fixed before any label.
+
+  Attributes:
+    mixture: ``"fixed_share"`` (:class:`~tfmdl.bits.mixtures.FixedShare`
+      mixed over the rates ``alphas``), ``"switch_distribution"``
+      (:class:`~tfmdl.bits.mixtures.SwitchDistribution` with
+      ``stop_prob``) or ``"bayes"`` (no switching: the Bayes mixture).
+    alphas: fixed share's switching rates, in [0, 1).
+    stop_prob: the switch distribution's stopping probability, in [0, 1].
+  """
+  mixture: str = "fixed_share"
+  alphas: tuple = (1e-4, 1e-3, 1e-2)
+  stop_prob: float = 0.5
+
+  def __post_init__(self):
+    if self.mixture not in MIXTURES:
+      raise ValueError(f"unknown mixture {self.mixture!r}; known: "
+                       f"{', '.join(MIXTURES)}")
+    self.code()  # checks the rates and the stopping probability
+
+  def code(self) -> mixtures.SwitchingCode:
+    """The switching code, uniform prior over the learners."""
+    if self.mixture == "fixed_share":
+      return mixtures.FixedShare(tuple(self.alphas))
+    if self.mixture == "switch_distribution":
+      return mixtures.SwitchDistribution(self.stop_prob)
+    return mixtures.BayesMixture()
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineSwitch:
+  """The online switch: online learners of several models (one
+  :class:`OnlineConfig` each, in the order of the models) run side by side
+  over the same minibatches, every label coded with ``switch``'s mixture
+  over their predictions (:mod:`~.ensemble`).
+
+  Attributes:
+    members: the learners' configs, one per model; they share
+      ``batch_size`` (a member may be an ensemble).
+    switch: the mixture.
+  """
+  members: tuple
+  switch: SwitchConfig = SwitchConfig()
+
+  def __post_init__(self):
+    if not self.members or not all(isinstance(m, OnlineConfig)
+                                   for m in self.members):
+      raise ValueError("an online switch needs one OnlineConfig per model, "
+                       f"got {self.members!r}")
+    sizes = sorted({m.batch_size for m in self.members})
+    if len(sizes) > 1:
+      raise ValueError(f"the members of an online switch share one "
+                       f"batch_size, got {sizes}")
