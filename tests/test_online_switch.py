@@ -41,31 +41,37 @@ def runs(digits, models_):
 def test_each_label_is_coded_by_fixed_share_over_the_members(runs):
   """Minibatch 0 is uniform; every later label costs fixed share's bits
   over the members' own bits, which are those of each member run alone
-  (the members do not interact)."""
+  (the members do not interact), and over their average, whose probability
+  of a label is the mean of theirs."""
   switched, alone = runs
   members = np.stack([r.per_sample_bits() for r in alone])
   names = switched.strategies["names"]
-  assert switched.learner == "switch" and len(names) == 2
+  assert switched.learner == "switch" and len(names) == 3
+  assert names[-1] == "average"
   for name, single in zip(names, alone):
     assert switched.strategies["codelength_bits"][name] == pytest.approx(
         single.codelength_bits, rel=1e-12)
+  strategies = np.concatenate(
+      [members, -np.log2(np.mean(2.0**-members, axis=0))[None]])
+  assert switched.strategies["codelength_bits"]["average"] == pytest.approx(
+      strategies[-1].sum(), rel=1e-6)
   bits = switched.per_sample_bits()
   np.testing.assert_allclose(bits[:16], LOG2_10)
-  expected = np.diff(mixtures.FixedShare().cumulative_bits(members[:, 16:]),
-                     prepend=0.0)
+  expected = np.diff(
+      mixtures.FixedShare().cumulative_bits(strategies[:, 16:]), prepend=0.0)
   np.testing.assert_allclose(bits[16:], expected, rtol=1e-6, atol=1e-9)
-  # Within the fixed-share grid's overhead of the better member.
-  overhead = mixtures.FixedShare().overhead_bits(2, len(bits) - 16)
-  assert switched.codelength_bits <= members.sum(1).min() + overhead
+  # Within the fixed-share grid's overhead of the best strategy.
+  overhead = mixtures.FixedShare().overhead_bits(3, len(bits) - 16)
+  assert switched.codelength_bits <= strategies.sum(1).min() + overhead
   assert switched.test_accuracy > 0.5
 
 
 def test_the_shares_are_the_mixture_weights_of_each_block(runs):
   switched, _ = runs
   shares = np.array(list(switched.strategies["block_shares"].values()))
-  assert shares.shape == (2, len(switched.timesteps))
+  assert shares.shape == (3, len(switched.timesteps))
   np.testing.assert_allclose(shares.sum(0), 1.0)
-  np.testing.assert_allclose(shares[:, 0], 0.5)  # the prior, minibatch 0
+  np.testing.assert_allclose(shares[:, 0], 1 / 3)  # the prior, minibatch 0
   record = switched.to_json()["strategies"]
   assert record["names"] == switched.strategies["names"]
 

@@ -166,7 +166,9 @@ def make_learner(model_fn, data: labelled.LabelledData,
   return OnlineEnsemble(
       strategies, mixture=(learner.switch.code()
                            if isinstance(learner, OnlineSwitch) else None),
-      names=strategy_names(fns), steps_per_call=members[0].steps_per_call,
+      names=strategy_names(fns),
+      average=isinstance(learner, OnlineSwitch) and learner.switch.average,
+      steps_per_call=members[0].steps_per_call,
       eval_batch_size=members[0].eval_batch_size)
 
 

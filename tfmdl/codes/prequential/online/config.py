@@ -104,10 +104,13 @@ class SwitchConfig:
       ``stop_prob``) or ``"bayes"`` (no switching: the Bayes mixture).
     alphas: fixed share's switching rates, in [0, 1).
     stop_prob: the switch distribution's stopping probability, in [0, 1].
+    average: the equal-weight average of the learners' predictions is one
+      more strategy (the ensemble of them all).
   """
   mixture: str = "fixed_share"
   alphas: tuple = (1e-4, 1e-3, 1e-2)
   stop_prob: float = 0.5
+  average: bool = True
 
   def __post_init__(self):
     if self.mixture not in MIXTURES:

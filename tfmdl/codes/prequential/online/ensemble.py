@@ -15,6 +15,9 @@ with the uniform code. How the strategies' predictions code a label:
   weights are updated after each label with the bits each strategy gave it;
   a unit is one label, so that Bob updates the weights with each label he
   decodes. The weights depend on the labels before the one coded only.
+  With ``average``, the equal-weight average of all the strategies'
+  predictions is one more strategy (named ``"average"``): the mixture can
+  follow the ensemble of the learners where it codes shorter than any one.
 
 Alice runs many minibatches per call, Bob one.
 """
@@ -71,7 +74,8 @@ class OnlineEnsemble(Learner):
 
   def __init__(self, strategies: Sequence[Sequence[OnlineLearner]], *,
                mixture=None, names: Optional[Sequence[str]] = None,
-               steps_per_call: int = 64, eval_batch_size: int = 1024):
+               average: bool = False, steps_per_call: int = 64,
+               eval_batch_size: int = 1024):
     """
     Args:
       strategies: the learners of each strategy, all on the same examples
@@ -79,6 +83,8 @@ class OnlineEnsemble(Learner):
       mixture: the :class:`tfmdl.bits.mixtures.SwitchingCode` over several
         strategies; None for one.
       names: the strategies' names (default ``0, 1, ...``).
+      average: mix the average of the strategies' predictions too (with a
+        mixture only).
       steps_per_call: minibatches per call of the learners (speed only).
       eval_batch_size: batch size of the test-accuracy evaluation.
 
@@ -101,6 +107,11 @@ class OnlineEnsemble(Learner):
     if len(self.names) != len(self.strategies):
       raise ValueError(f"{len(self.names)} names for "
                        f"{len(self.strategies)} strategies")
+    if average and mixture is None:
+      raise ValueError("the average is a strategy of a switching mixture")
+    self._average = average
+    if average:
+      self.names += ("average",)
     self._learners = learners
     self._steps = steps_per_call
     self._eval_batch_size = eval_batch_size
@@ -111,7 +122,7 @@ class OnlineEnsemble(Learner):
       self.units = tuple((s, min(s + self.batch_size, self.n))
                          for s in range(0, self.n, self.batch_size))
     else:
-      self._mixing = _LabelMixing(mixture, len(self.strategies), self.n,
+      self._mixing = _LabelMixing(mixture, len(self.names), self.n,
                                   self.batch_size, self.num_classes)
       self.units = tuple((i, i + 1) for i in range(self.n))
 
@@ -124,8 +135,15 @@ class OnlineEnsemble(Learner):
     """Every learner runs ``count`` iterations; (M, samples, K) log-probs of
     the strategies for the minibatches they predicted."""
     y = tf.convert_to_tensor(np.asarray(labels, np.int32))
-    return np.stack([average_log_probs([m.advance(y, count) for m in s])
-                     for s in self.strategies])
+    return self._with_average([average_log_probs([m.advance(y, count)
+                                                  for m in s])
+                               for s in self.strategies])
+
+  def _with_average(self, log_probs: list) -> np.ndarray:
+    """The strategies' log-probs stacked, their average last if mixed."""
+    if self._average:
+      log_probs = log_probs + [average_log_probs(log_probs)]
+    return np.stack(log_probs)
 
   def predict(self, first: int, labels: np.ndarray, count: int) -> list:
     if self._mixing is not None:
@@ -187,10 +205,11 @@ class OnlineEnsemble(Learner):
     for member in self._learners:
       if member.position == member.num_minibatches:
         member.advance(y, 1)
-    log_probs = np.stack([average_log_probs([training.predict_log_probs(
-        None, x_test, self._eval_batch_size,
-        forward=training.make_forward(m.encoding_model)) for m in s])
-                          for s in self.strategies])
+    log_probs = self._with_average([average_log_probs([
+        training.predict_log_probs(
+            None, x_test, self._eval_batch_size,
+            forward=training.make_forward(m.encoding_model)) for m in s])
+                                    for s in self.strategies])
     if self._mixing is not None:
       self._mixing.catch_up(labels, self.n)
       log_probs = mix_log_probs(self._mixing.state.log2_weights(),
