@@ -18,7 +18,16 @@ Codes and their config sections (each a dataclass, its fields the options):
   ``max_epochs``, ``learning_rate``, ``batch_size``...); a stream is read
   block by block, ``shuffle_buffer`` bounding memory;
 * ``online``: ``prequential`` and ``online``
-  (:class:`~tfmdl.codes.prequential.OnlineConfig`);
+  (:class:`~tfmdl.codes.prequential.OnlineConfig`, whose defaults are the
+  online recipe's);
+* ``online_switch``: ``model`` a list of models, each an online learner
+  with the ``online`` section's config, run side by side, every label coded
+  with the switching mixture of ``switch``
+  (:class:`~tfmdl.codes.prequential.SwitchConfig`);
+* ``shortest``: the Bayes mixture of the block code, the online code, their
+  switch and the uniform code (:mod:`tfmdl.codes.shortest`), at most 2 bits
+  above the shortest of the four; sections ``prequential``, ``block``,
+  ``train`` and ``online``;
 * ``variational``: ``variational`` and ``train`` (a model's Dense/Conv2D
   layers become Flipout layers; a Keras 3 model is translated to
   ``tf_keras`` first);
@@ -128,7 +137,8 @@ def description_length(model, x, y=None, *, code: str = "prequential",
       arrays for a model with named inputs, or a ``tf.data.Dataset`` of
       ``(x, y)`` pairs or batches in a fixed order (then ``y`` is None).
     y: integer labels (any integer dtype), for arrays.
-    code: one of :data:`CODES`.
+    code: one of :data:`CODES`; ``"shortest"`` when the user does not know
+      which code is shortest for their model and number of labels.
     num_classes: K; None for the model's number of outputs.
     x_test, y_test: optional test data (same form as ``x`` and ``y``) for
       the code's test accuracy.
@@ -138,6 +148,7 @@ def description_length(model, x, y=None, *, code: str = "prequential",
 
   Returns:
     The code's result (:class:`tfmdl.codes.prequential.PrequentialResult`,
+    :class:`tfmdl.codes.shortest.ShortestResult`,
     :class:`tfmdl.codes.two_part.TwoPartResult` or
     :class:`tfmdl.codes.variational.VariationalResult`), its
     ``data_fingerprint`` set.
@@ -158,17 +169,23 @@ def description_length(model, x, y=None, *, code: str = "prequential",
   configs = code_configs(code, options)
   transform = (flipout.Flipout(configs["variational"].posterior_scale_init)
                if code == "variational" else None)
-  model_fn = adapter.as_model_fn(model, num_classes,
-                                 example=labelled.peek(x),
-                                 transform=transform)
+  several = isinstance(model, (list, tuple))
+  if several != (code == "online_switch") or (several and not model):
+    raise ValueError("code='online_switch' takes a list of models (one "
+                     "online learner each); every other code one model")
+  fns = [adapter.as_model_fn(m, num_classes, example=labelled.peek(x),
+                             transform=transform)
+         for m in (model if several else [model])]
+  model_fn = fns[0]
   data = labelled.labelled(x, y, model_fn.num_classes)
-  model_fn = model_fn.with_layout(data.layout)
+  fns = tuple(fn.with_layout(data.layout) for fn in fns)
+  model_fn = fns if several else fns[0]
   test = (None if x_test is None else labelled.labelled(
       x_test, y_test, model_fn.num_classes, layout=data.layout))
   x_test, y_test = (None, None) if test is None else test.arrays()
   logging.info("%s code of %d labels (K=%d, %s head of layer %r), data "
                "fingerprint %s", code, data.n, data.num_classes,
-               model_fn.head.kind, model_fn.head.layer, data.fingerprint)
+               fns[0].head.kind, fns[0].head.layer, data.fingerprint)
   result = registry.get(code).run(model_fn, data, configs, x_test=x_test,
                                   y_test=y_test, strategy=strategy,
                                   source="tfmdl.description_length", **extra)

@@ -30,6 +30,11 @@ FORMAT_VERSION = 1
 # probability (logging, recorded curves, speed, a setting's price): left out
 # of a labels file's header and of the setting a run is counted under.
 SAME_BITS = {"changes_bits": False}
+# Metadata of a config dataclass field added after runs were recorded, whose
+# default reproduces them: left out of the setting a run is counted under
+# while it has its default, so that a setting run before it was added is
+# still the same setting (tfmdl.ledger.changing_fields).
+ADDED_AT_DEFAULT = {"left_out_at_default": True}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PACKAGE_DIR)
 # What :func:`source_sha256` covers, below the package's parent folder.

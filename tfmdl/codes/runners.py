@@ -8,6 +8,7 @@ takes besides (resumed parts, callbacks, progress).
 """
 
 from tfmdl.codes import prequential
+from tfmdl.codes import shortest as shortest_lib
 from tfmdl.codes import two_part
 from tfmdl.codes import variational as variational_lib
 
@@ -22,6 +23,22 @@ def online_prequential(model_fn, data, configs, **options):
   return prequential.prequential_code(
       model_fn, data, config=configs["prequential"],
       learner=configs["online"], **options)
+
+
+def online_switch(model_fns, data, configs, **options):
+  """``model_fns``: one per member, each an online learner with the
+  ``online`` section's config."""
+  members = (configs["online"],) * len(model_fns)
+  return prequential.prequential_code(
+      tuple(model_fns), data, config=configs["prequential"],
+      learner=prequential.OnlineSwitch(members, configs["switch"]),
+      **options)
+
+
+def shortest(model_fn, data, configs, **options):
+  return shortest_lib.shortest_code(
+      model_fn, data, config=configs["prequential"], block=configs["block"],
+      online=configs["online"], **options)
 
 
 def variational(model_fn, data, configs, **options):

@@ -1,7 +1,7 @@
 """What every experiment shares: the data and model of a config, the
 settings it records in TensorBoard, and the fields of every results.json."""
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import ml_collections
 
@@ -31,11 +31,19 @@ def model_fn(config: ml_collections.ConfigDict,
   The model is built once here, so that an unknown name or option is refused
   (``ValueError``) before the experiment touches its workdir.
   """
-  options = config.model_options.to_dict()
-  build = lambda seed: models.build(config.model, dataset.input_shape,
+  return zoo_model_fn(config.model, config.model_options.to_dict(), dataset)
+
+
+def zoo_model_fn(model: str, options: dict, dataset: data.Dataset,
+                 name: Optional[str] = None) -> adapter.ModelFn:
+  """``seed -> fresh zoo model`` ``model`` with builder ``options``, built
+  once here (a bad name or option is refused now), named ``name`` (default
+  ``model``) and described by its options in the run ledger."""
+  options = dict(options)
+  build = lambda seed: models.build(model, dataset.input_shape,
                                     dataset.num_classes, seed=seed, **options)
   return adapter.as_model_fn(build, dataset.num_classes,
-                             example=dataset.x_train[:8], name=config.model,
+                             example=dataset.x_train[:8], name=name or model,
                              description=options)
 
 

@@ -2,9 +2,15 @@
 
 ``config.learner`` picks the learner: ``"block"`` (a model per block,
 retrained on the prefix; the paper) with its sections ``block`` and
-``train``, or ``"online"`` (one model trained as the labels arrive) with its
-section ``online``; ``prequential`` holds the protocol's constants. Both
-write the same files (:mod:`tfmdl.experiments.workdir`): each finished block
+``train``, ``"online"`` (one model trained as the labels arrive) with its
+section ``online``, ``"switch"`` (the online switch: the online learners
+named in ``config.model``, joined by ``+``, each with its settings of
+:mod:`tfmdl.codes.prequential.online.defaults`, mixed as the section
+``switch`` says), or ``"shortest"`` (the block and the online learner run
+one after the other in ``<workdir>/block`` and ``<workdir>/online``, then
+the shortest code of the set, :mod:`tfmdl.codes.shortest`, in
+``<workdir>/results.json``); ``prequential`` holds the protocol's
+constants. The learners write the same files (:mod:`tfmdl.experiments.workdir`): each finished block
 at once (``blocks/block_NNN.json`` and ``.npz``), the test accuracy
 (``blocks/final.json``), ``results.json`` at the end and TensorBoard panels.
 
@@ -17,6 +23,7 @@ assembles results.json, identical to one run's. Under a multi-worker
 strategy only the chief writes. See docs/cluster.md.
 """
 
+import os
 import time
 from typing import Optional
 
@@ -24,12 +31,14 @@ from absl import logging
 import ml_collections
 import numpy as np
 
+from tfmdl import ledger
 from tfmdl import progress as progress_lib
 from tfmdl import summaries
 from tfmdl import training
 from tfmdl.bits import units
 from tfmdl.codes import prequential
 from tfmdl.codes import registry
+from tfmdl.codes import shortest
 from tfmdl.codes.prequential import code as prequential_code
 from tfmdl.codes.prequential.online import defaults as online_defaults
 from tfmdl.experiments import common
@@ -39,10 +48,15 @@ from tfmdl.experiments.workdir import Workdir
 from tfmdl.training.strategy import is_chief
 
 CODE = "prequential"
-LEARNERS = ("block", "online")
-# The config sections of this experiment: both learners' codes.
-SECTIONS = {**registry.get("prequential").section_classes(),
-            **registry.get("online").section_classes()}
+LEARNERS = ("block", "online", "switch", "shortest")
+# The code of each learner, and the config sections of this experiment: all
+# the learners' codes'.
+CODES = {"block": "prequential", "online": "online", "switch": "online_switch",
+         "shortest": "shortest"}
+SECTIONS = {name: cls for code in CODES.values()
+            for name, cls in registry.get(code).section_classes().items()}
+# The members of an online switch in config.model.
+MEMBER_SEPARATOR = "+"
 
 
 def default_config(dataset: str, model: str,
@@ -60,14 +74,17 @@ def with_learner(config: ml_collections.ConfigDict,
                  learner: str) -> ml_collections.ConfigDict:
   """``config`` set to run ``learner``; returns it.
 
-  Switching a config to the online learner gives its zoo model the online
-  settings written for it
+  Switching a config to the online learner (or the shortest code, whose
+  online member it is) gives its zoo model the online settings written for
+  it
   (:func:`tfmdl.codes.prequential.online.defaults.for_model`: its model
   options, e.g. no dropout, and the whole ``online`` section), so that
   ``bin/prequential --model=mlp --learner=online`` is the short code. A
   config already on ``learner`` is left as it is (a recipe keeps its
   settings); so is a switch to the block learner (the paper's settings are
-  the config's own).
+  the config's own). The online switch (``"switch"``) takes its learners
+  from ``config.model`` (:func:`switch_members`), each with its own
+  settings.
 
   Raises:
     ValueError: for an unknown learner.
@@ -75,12 +92,48 @@ def with_learner(config: ml_collections.ConfigDict,
   if learner not in LEARNERS:
     raise ValueError(f"unknown learner {learner!r}; known: "
                      f"{', '.join(LEARNERS)}")
-  if learner == "online" and config.learner != "online":
+  if learner in ("online", "shortest") and config.learner not in (
+      "online", "shortest"):
     defaults = online_defaults.for_model(config.model)
-    config.model_options.update(dict(defaults.model_options))
+    if learner == "online":
+      config.model_options.update(dict(defaults.model_options))
     config.online = config_lib.section_of(defaults.online)
   config.learner = learner
   return config
+
+
+def shortest_members(config: ml_collections.ConfigDict) -> tuple:
+  """The configs of the shortest code's two learner runs: the block
+  learner's (the config's own settings) and the online learner's (the
+  ``online`` section, the model's online options)."""
+  block = ml_collections.ConfigDict(config.to_dict())
+  block.learner = "block"
+  online = ml_collections.ConfigDict(config.to_dict())
+  online.model_options.update(dict(
+      online_defaults.for_model(config.model).model_options))
+  online.learner = "online"
+  return block, online
+
+
+def switch_members(config: ml_collections.ConfigDict) -> tuple:
+  """The online switch's learners: ``(name, ModelDefaults)`` for each name
+  in ``config.model`` (``mlp+tinycnn``)."""
+  return tuple((name, online_defaults.for_model(name))
+               for name in config.model.split(MEMBER_SEPARATOR))
+
+
+def model_fns(config: ml_collections.ConfigDict, dataset):
+  """The learner's model: ``common.model_fn``; for the online switch a
+  tuple, one per member, named as in ``config.model``.
+
+  Raises:
+    ValueError: an unknown model or option.
+  """
+  if config.learner != "switch":
+    return common.model_fn(config, dataset)
+  return tuple(common.zoo_model_fn(member.model, member.model_options,
+                                   dataset, name=name)
+               for name, member in switch_members(config))
 
 
 def learner_config(config: ml_collections.ConfigDict):
@@ -93,8 +146,15 @@ def learner_config(config: ml_collections.ConfigDict):
   if config.learner not in LEARNERS:
     raise ValueError(f"unknown learner {config.learner!r}; known: "
                      f"{', '.join(LEARNERS)}")
-  name = "block" if config.learner == "block" else "online"
-  return config_lib.instance(SECTIONS[name], config, name)
+  if config.learner == "shortest":
+    raise ValueError("the shortest code runs two learners: "
+                     "shortest_members(config)")
+  if config.learner == "switch":
+    return prequential.OnlineSwitch(
+        tuple(member.online for _, member in switch_members(config)),
+        config_lib.instance(SECTIONS["switch"], config, "switch"))
+  return config_lib.instance(SECTIONS[config.learner], config,
+                             config.learner)
 
 
 def parse_blocks(spec: str, num_blocks: int) -> tuple:
@@ -178,19 +238,32 @@ def _open_writer(workdir: Optional[Workdir],
   workers)."""
   writer = summaries.SummaryWriter(
       None if workdir is None else workdir.tensorboard_dir)
-  sections = (("prequential", "online") if config.learner == "online"
-              else ("prequential", "block", "train"))
-  code = "online" if config.learner == "online" else CODE
-  writer.hparams(common.hparams(config, sections, code=code,
+  sections = {"block": ("prequential", "block", "train"),
+              "online": ("prequential", "online"),
+              "switch": ("prequential", "switch")}[config.learner]
+  writer.hparams(common.hparams(config, sections,
+                                code=CODES[config.learner],
                                 learner=config.learner))
   return writer
 
 
+def _write_shares(writer: summaries.SummaryWriter, strategies: dict,
+                  timesteps: tuple) -> None:
+  """The online switch's share of each block per learner, step = the
+  block's end: which learner the mixture follows where."""
+  for index, end in enumerate(timesteps):
+    writer.scalars({f"online_switch/share_{name}": shares[index]
+                    for name, shares in strategies["block_shares"].items()},
+                   step=end)
+
+
 def _result(blocks, final: Optional[dict], dataset, timesteps: tuple,
-            config: ml_collections.ConfigDict, model_fn
+            config: ml_collections.ConfigDict, model_fn,
+            strategies: Optional[dict] = None
             ) -> prequential.PrequentialResult:
   """The result of a complete set of blocks, however they were computed,
-  with its setting's bits paid and recorded in the run ledger.
+  with its setting's bits paid and recorded in the run ledger (and the
+  online switch's ``strategies``).
 
   Its ``wall_s`` is the sum of the blocks' own wall times, so that one run,
   a resumed run and a merged sharded run report the same compute time.
@@ -204,7 +277,7 @@ def _result(blocks, final: Optional[dict], dataset, timesteps: tuple,
       test_accuracy_model=final.get("model"),
       wall_s=float(sum(b.wall_s for b in blocks)),
       final_model_wall_s=final.get("wall_s", 0.0),
-      data_fingerprint=dataset.fingerprint())
+      data_fingerprint=dataset.fingerprint(), strategies=strategies)
   return prequential.settle(result, dataset.y_train, pconfig,
                             learner_config(config), model_fn,
                             source="bin/prequential", split="train")
@@ -224,8 +297,14 @@ def run(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     The :class:`tfmdl.codes.prequential.PrequentialResult`
-    (``results.json`` holds its numbers), or None for a shard.
+    (``results.json`` holds its numbers), or None for a shard; the
+    :class:`tfmdl.codes.shortest.ShortestResult` for ``"shortest"``.
   """
+  if config.learner == "shortest":
+    if blocks is not None:
+      raise ValueError("--blocks shards the block learner only, not the "
+                       "shortest code")
+    return run_shortest(config, workdir)
   began = time.perf_counter()
   learner = learner_config(config)
   pconfig = config_lib.instance(prequential.PrequentialConfig, config,
@@ -245,7 +324,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   indices, final = (
       (tuple(range(len(timesteps))), True) if blocks is None
       else parse_blocks(blocks, len(timesteps)))
-  model_fn = common.model_fn(config, dataset)
+  model_fn = model_fns(config, dataset)
   wd = Workdir(workdir, config, data.fingerprint, writable=chief)
   done = wd.load_blocks() if config.learner == "block" else []
   if done:
@@ -282,6 +361,10 @@ def run(config: ml_collections.ConfigDict, workdir: str,
       if chief:
         wd.save_final({"test_accuracy": accuracy, "model": which,
                        "wall_s": wall_s})
+    strategies = (None if config.learner != "switch" else
+                  prequential_code.strategies_summary(
+                      model.names, model.strategy_record(data.y), timesteps,
+                      dataset.num_classes, pconfig.uniform_fallback))
   if blocks is not None:
     missing = _missing(wd.load_blocks(), wd.load_final(), timesteps)
     logging.info("shard %s done; %s", blocks,
@@ -289,11 +372,40 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                  "all blocks present: merge them with --merge")
     return None
   result = _result(done + list(new), wd.load_final(), dataset, timesteps,
-                   config, model_fn)
+                   config, model_fn, strategies)
+  if strategies is not None:
+    _write_shares(writer, strategies, timesteps)
   if chief:
     wd.write_results(result_record(result, config, dataset,
                                    time.perf_counter() - began))
   writer.flush()
+  return result
+
+
+def run_shortest(config: ml_collections.ConfigDict,
+                 workdir: str) -> shortest.ShortestResult:
+  """The shortest code of ``config``'s model: its two learners' runs
+  (:func:`shortest_members`, each resumable, each in the run ledger) in
+  ``<workdir>/block`` and ``<workdir>/online``, then their combination
+  (:func:`tfmdl.codes.shortest.combine`), its setting paid from the
+  ledger, in ``<workdir>/results.json``."""
+  began = time.perf_counter()
+  block, online = shortest_members(config)
+  runs = [run(member, os.path.join(workdir, member.learner))
+          for member in (block, online)]
+  dataset = common.load_dataset(config)
+  wd = Workdir(workdir, config, dataset.train.fingerprint)
+  result = shortest.combine(*runs)
+  result = ledger.settle(
+      result, labels=ledger.labels_fingerprint(dataset.y_train),
+      code="shortest", model=config.model,
+      settings={"block": config_lib.ledger_setting(block, "prequential"),
+                "online": config_lib.ledger_setting(online, "online")},
+      source="bin/prequential", split="train",
+      pays=config.prequential.setting_bits)
+  wd.write_results(common.result_record(
+      "shortest", config, dataset, result.to_json(),
+      wall_s=time.perf_counter() - began))
   return result
 
 
@@ -363,6 +475,5 @@ def result_record(result: prequential.PrequentialResult,
                   config: ml_collections.ConfigDict, dataset,
                   wall_s: float) -> dict:
   """The results.json of a prequential run."""
-  code = "online" if config.learner == "online" else "prequential"
-  return common.result_record(code, config, dataset, result.to_json(),
-                              wall_s=wall_s)
+  return common.result_record(CODES[config.learner], config, dataset,
+                              result.to_json(), wall_s=wall_s)

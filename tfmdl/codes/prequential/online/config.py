@@ -5,6 +5,7 @@ one learner's config (:class:`OnlineConfig`), and the online switch's
 import dataclasses
 
 from tfmdl.bits import mixtures
+from tfmdl.results import ADDED_AT_DEFAULT
 from tfmdl.results import SAME_BITS
 from tfmdl.codes.prequential.online.replay import REPLAY_KINDS
 from tfmdl.codes.prequential.online.schedule import check_schedule
@@ -36,6 +37,8 @@ class OnlineConfig:
       seed); encoding always sees the images as they are.
     shift_pixels: largest shift of ``augment``.
     flip: ``augment`` also mirrors images left-right (not for digits).
+    tta_shifts: encode with the mean logits of each image and its four
+      shifts by this many pixels (test-time augmentation; 0: none).
     ema_decay: decay of the weights' moving average used to encode, in
       [0, 1); 0 encodes with the raw weights.
     calibrate: learn a softmax temperature online (forward calibration).
@@ -60,6 +63,7 @@ class OnlineConfig:
   augment: bool = False
   shift_pixels: int = 2
   flip: bool = False
+  tta_shifts: int = dataclasses.field(default=0, metadata=ADDED_AT_DEFAULT)
   ema_decay: float = 0.99
   calibrate: bool = True
   calibration_lr: float = 1e-2
@@ -73,7 +77,7 @@ class OnlineConfig:
                   "eval_batch_size"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-    for field in ("replay", "warmup", "shift_pixels"):
+    for field in ("replay", "warmup", "shift_pixels", "tta_shifts"):
       if getattr(self, field) < 0:
         raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
     if self.replay_kind not in REPLAY_KINDS:

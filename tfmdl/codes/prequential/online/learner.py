@@ -20,6 +20,7 @@ from tfmdl.codes.prequential.online.replay import make_replay
 from tfmdl.codes.prequential.online.replay import replay_seed
 from tfmdl.codes.prequential.online.schedule import learning_rate_at
 from tfmdl.training.augment import augment_batch
+from tfmdl.training.augment import shifted_views
 from tfmdl.training.ema import WeightAverage
 from tfmdl.training.step import gradient_step
 
@@ -133,14 +134,25 @@ class OnlineLearner:
       # The last iteration only learns (convolutions refuse empty batches).
       if t < self.num_minibatches:
         start = t * size
-        logits = tf.cast(self.encoding_model(
-            x[start:tf.minimum(start + size, self.n)], training=False),
-                         tf.float32)
+        logits = self._encoding_logits(x[start:tf.minimum(start + size,
+                                                          self.n)])
         log_probs = self._calibrator.log_probs(logits)
       else:
         log_probs = tf.zeros([0, self.num_classes])
       out = out.write(tf.cast(i, tf.int32), log_probs)
     return out.concat()
+
+  def _encoding_logits(self, x):
+    """The encoding model's logits of ``x``; with ``tta_shifts``, their mean
+    over ``x`` and its four shifts by that many pixels (test-time
+    augmentation: no randomness, nothing for Bob to replay)."""
+    pixels = self.config.tta_shifts
+    if not pixels:
+      return tf.cast(self.encoding_model(x, training=False), tf.float32)
+    logits = tf.cast(self.encoding_model(shifted_views(x, pixels),
+                                         training=False), tf.float32)
+    return tf.reduce_mean(tf.reshape(logits, [5, -1, self.num_classes]),
+                          axis=0)
 
   def _learn(self, x, y, t):
     """Calibrate on minibatch t's encoding logits, then 1 + R Adam steps."""
