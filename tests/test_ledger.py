@@ -83,6 +83,15 @@ def test_a_setting_is_what_changes_a_probability():
       prequential.PrequentialConfig(setting_bits=2.0))
 
 
+def test_a_field_added_later_counts_only_off_its_default():
+  """``tta_shifts`` came after runs were recorded: at its default (the code
+  as it was) the setting is the one run before; set, a new setting."""
+  plain = ledger.changing_fields(prequential.OnlineConfig())
+  assert "tta_shifts" not in plain and "replay" in plain
+  assert ledger.changing_fields(
+      prequential.OnlineConfig(tta_shifts=1))["tta_shifts"] == 1
+
+
 def _digits():
   from tfmdl import data  # pylint: disable=g-import-not-at-top
   return data.load("digits", num_train=96)

@@ -1,5 +1,6 @@
 """The online learner's parts on their own: replay rules, the learning-rate
-schedule, the weight average and the temperature calibrator."""
+schedule, the weight average, the temperature calibrator and test-time
+augmentation."""
 
 import math
 
@@ -11,6 +12,7 @@ from tfmdl.keras_compat import tf_keras
 from tfmdl.codes.prequential.online import calibration
 from tfmdl.codes.prequential.online import replay
 from tfmdl.codes.prequential.online import schedule
+from tfmdl.training import augment
 from tfmdl.training import ema
 
 
@@ -132,3 +134,32 @@ def test_calibrator_encodes_then_learns_from_those_logits():
   assert cal.temperature > 1.0
   flatter = cal.log_probs(logits).numpy()
   assert flatter[0, 0] < tf.nn.log_softmax(logits).numpy()[0, 0]
+
+
+def test_shifted_views_by_hand():
+  """The image, then shifted right, left, down and up, zeros coming in."""
+  x = np.zeros((1, 3, 3, 1), np.float32)
+  x[0, 1, 1, 0] = 1.0
+  views = augment.shifted_views(tf.constant(x), 1).numpy()[..., 0]
+  assert views.shape == (5, 3, 3)
+  where = [tuple(np.argwhere(v)[0]) for v in views]
+  assert where == [(1, 1), (1, 2), (1, 0), (2, 1), (0, 1)]
+  assert np.all(views.sum(axis=(1, 2)) == 1.0)
+
+
+def test_test_time_augmentation_encodes_with_the_mean_logits():
+  from tfmdl import models  # pylint: disable=g-import-not-at-top
+  from tfmdl.codes.prequential import online  # pylint: disable=g-import-not-at-top
+  x = np.random.default_rng(0).random((20, 8, 8, 1)).astype(np.float32)
+  build = lambda seed: models.build("tinycnn", (8, 8, 1), 10, seed=seed,
+                                    dropout=0.0)
+  learner = online.OnlineLearner(build, x, 10, online.OnlineConfig(
+      batch_size=4, tta_shifts=1))
+  model = learner.encoding_model
+  views = augment.shifted_views(tf.constant(x[:4]), 1)
+  expected = np.mean(model(views).numpy().reshape(5, 4, 10), axis=0)
+  np.testing.assert_allclose(learner._encoding_logits(x[:4]).numpy(),
+                             expected, rtol=1e-5, atol=1e-6)
+  plain = online.OnlineLearner(build, x, 10, online.OnlineConfig(
+      batch_size=4))
+  assert not np.allclose(plain._encoding_logits(x[:4]).numpy(), expected)
