@@ -9,10 +9,14 @@ Each setting runs the online code (:mod:`tfmdl.codes.prequential.online`) on Fas
 its settings here costs it nothing (DESIGN.md: tune on labels the code never
 sends, and record where). Every setting tried while building the recipes is
 listed in SETTINGS, in the order they were tried, dead ends included; each
-run appends one JSON line (setting, kbits, seconds) to --out. Seconds are
-the online code's wall time on this machine at its current load.
+run appends one JSON line (setting, kbits, seconds, time) to --out and is
+recorded in the run ledger (``$TFMDL_LEDGER``, split ``test``) as it ends;
+with --bits_dir its per-sample bits are saved there too
+(``<setting>.npy``), for switches mixed afterwards. Seconds are the online
+code's wall time on this machine at its current load.
 """
 
+import datetime
 import json
 import os
 import time
@@ -22,10 +26,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
+import numpy as np  # noqa: E402
 
 from tfmdl import data  # noqa: E402
 from tfmdl import models  # noqa: E402
 from tfmdl.codes import prequential  # noqa: E402
+from tfmdl.codes.prequential.online import defaults  # noqa: E402
+from tfmdl.models import adapter  # noqa: E402
 from tfmdl import training  # noqa: E402
 
 _MLP = dict(hidden_sizes=(256, 256), dropout=0.0)
@@ -90,30 +97,77 @@ SETTINGS = {
                                                **_FAST, **_SHIFT)),
     "tinycnn_ensemble3_r8": ("tinycnn", _CNN, dict(_B32, ensemble=3, **_FAST,
                                                    **_SHIFT)),
+    # Round 2 (issue 27): stronger late blocks, and the members of a switch
+    # across learners (their per-sample bits saved with --bits_dir, mixed
+    # afterwards: the members of a switch do not interact).
+    "tinycnn_w64": ("tinycnn", dict(_CNN, width=64), dict(_B32, **_FAST,
+                                                           **_SHIFT)),
+    "vgg_mnist": ("vgg_mnist", _CNN, dict(_B32, **_FAST, **_SHIFT)),
+    "tinycnn_tta": ("tinycnn", _CNN, dict(_B32, tta_shifts=1, **_FAST,
+                                          **_SHIFT)),
+    "tinycnn_ensemble_tta": ("tinycnn", _CNN, dict(
+        _B32, replay=12, ensemble=2, tta_shifts=1, **_FAST, **_SHIFT)),
+    "tinycnn_ensemble3_r12_tta": ("tinycnn", _CNN, dict(
+        _B32, replay=12, ensemble=3, tta_shifts=1, **_FAST, **_SHIFT)),
+    # The online switch over named learners (model "switch": the names,
+    # then SwitchConfig's fields).
+    "switch_mlp_lenet": ("switch", ("mlp", "lenet"), {}),
 }
 
 _SETTINGS = flags.DEFINE_list("settings", list(SETTINGS),
                               "Names of the settings to run.")
+_BITS_DIR = flags.DEFINE_string(
+    "bits_dir", None, "Folder to save each run's per-sample bits in.")
 _OUT = flags.DEFINE_string(
     "out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "results", "online_settings.jsonl"),
     "JSON-lines file the runs are appended to.")
 
 
-def run_setting(name: str, dataset) -> dict:
-  """The online code of setting ``name`` on the test split."""
-  model, options, fields = SETTINGS[name]
-  began = time.perf_counter()
-  result = prequential.prequential_code(
+def _build(model: str, options: dict, dataset, name=None):
+  """The model function of ``model`` with ``options``, named ``name``."""
+  return adapter.as_model_fn(
       lambda seed: models.build(model, dataset.input_shape,
                                 dataset.num_classes, seed=seed, **options),
-      dataset.x_test, dataset.y_test, dataset.num_classes,
-      learner=prequential.OnlineConfig(**fields),
-      source="benchmarks/online_settings.py", split="test")
+      dataset.num_classes, example=dataset.x_test[:8], name=name or model,
+      description=dict(options))
+
+
+def run_setting(name: str, dataset, bits_dir=None) -> dict:
+  """The online code of setting ``name`` on the test split; its per-sample
+  bits saved in ``bits_dir`` when given. A setting of model ``"switch"``
+  is the online switch over the named learners of
+  tfmdl/codes/prequential/online/defaults.py (its options), its fields
+  those of :class:`SwitchConfig`."""
+  model, options, fields = SETTINGS[name]
+  began = time.perf_counter()
+  extra = {}
+  if model == "switch":
+    members = [defaults.for_model(member) for member in options]
+    model_fn = [_build(m.model, m.model_options, dataset, name)
+                for name, m in zip(options, members)]
+    learner = prequential.OnlineSwitch(tuple(m.online for m in members),
+                                       prequential.SwitchConfig(**fields))
+  else:
+    model_fn = _build(model, options, dataset)
+    learner = prequential.OnlineConfig(**fields)
+  result = prequential.prequential_code(
+      model_fn, dataset.x_test, dataset.y_test, dataset.num_classes,
+      learner=learner, source="benchmarks/online_settings.py", split="test")
+  if result.strategies is not None:
+    extra["strategies_kbits"] = {
+        member: round(bits / 1000, 3)
+        for member, bits in result.strategies["codelength_bits"].items()}
+  if bits_dir:
+    os.makedirs(bits_dir, exist_ok=True)
+    np.save(os.path.join(bits_dir, f"{name}.npy"), result.per_sample_bits())
   return {"setting": name, "model": model, "model_options": options,
-          "online": fields, "n": len(dataset.y_test),
+          "online": fields, "n": len(dataset.y_test), **extra,
           "codelength_kbits": round(result.codelength_bits / 1000, 3),
-          "wall_s": round(time.perf_counter() - began, 1)}
+          "setting_bits": round(result.setting_bits, 3),
+          "wall_s": round(time.perf_counter() - began, 1),
+          "time": datetime.datetime.now(datetime.timezone.utc).isoformat(
+              timespec="seconds")}
 
 
 def main(argv):
@@ -126,7 +180,7 @@ def main(argv):
   dataset = data.load("fashion_mnist")
   os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
   for name in _SETTINGS.value:
-    record = run_setting(name, dataset)
+    record = run_setting(name, dataset, _BITS_DIR.value)
     print(json.dumps(record), flush=True)
     with open(_OUT.value, "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")

@@ -48,8 +48,9 @@ def average_log_probs(log_probs: list) -> np.ndarray:
   distributions, row by row (nats)."""
   if len(log_probs) == 1:
     return log_probs[0]
-  return (np.logaddexp.reduce(np.stack(log_probs).astype(np.float64), axis=0)
-          - math.log(len(log_probs)))
+  return _at_most_one(np.logaddexp.reduce(
+      np.stack(log_probs).astype(np.float64), axis=0) -
+                      math.log(len(log_probs)))
 
 
 def mix_log_probs(log2_weights: np.ndarray, log_probs: np.ndarray
@@ -57,9 +58,15 @@ def mix_log_probs(log2_weights: np.ndarray, log_probs: np.ndarray
   """``log sum_m w(m) p_m`` (nats) of (M, ..., K) log-probabilities under
   weights given by their log2."""
   weights = np.asarray(log2_weights, np.float64) * units_lib.LN2
-  return np.logaddexp.reduce(
+  return _at_most_one(np.logaddexp.reduce(
       weights.reshape((-1,) + (1,) * (log_probs.ndim - 1)) +
-      np.asarray(log_probs, np.float64), axis=0)
+      np.asarray(log_probs, np.float64), axis=0))
+
+
+def _at_most_one(log_probs: np.ndarray) -> np.ndarray:
+  """Log-probabilities rounded above 0 (a probability of 1 plus a rounding
+  error, from a mixture) set to 0: no label costs negative bits."""
+  return np.minimum(log_probs, 0.0)
 
 
 class OnlineEnsemble(Learner):
