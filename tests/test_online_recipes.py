@@ -89,16 +89,23 @@ def _recipes():
 
 
 @pytest.mark.parametrize("recipe", ["mlp_fast", "mlp", "tinycnn",
-                                    "tinycnn_ensemble"])
+                                    "tinycnn_ensemble", "switch_fast",
+                                    "tinycnn_ensemble_tta"])
 def test_recipes_are_online_codes_priced_by_the_ledger(recipe):
   module = _recipes()
   config = module.get_config(recipe)
-  assert isinstance(prequential_experiment.learner_config(config),
-                    prequential.OnlineConfig)
-  assert config.learner == "online" and config.dataset == "fashion_mnist"
+  learner = prequential_experiment.learner_config(config)
+  members = (learner.members if config.learner == "switch" else (learner,))
+  assert all(isinstance(m, prequential.OnlineConfig) for m in members)
+  assert config.learner in ("online", "switch")
+  assert config.dataset == "fashion_mnist"
   assert config.prequential.setting_bits is None  # what the ledger counts
-  assert (config.prequential.uniform_fallback and
-          config.model_options.dropout == 0.0)
+  assert config.prequential.uniform_fallback
+  if config.learner == "online":
+    assert config.model_options.dropout == 0.0
+  assert set(module.RECIPES) == {
+      "mlp_fast", "mlp", "tinycnn", "tinycnn_ensemble", "switch_fast",
+      "tinycnn_ensemble_tta"}
 
 
 @pytest.mark.slow  # reads the git history and Fashion-MNIST: ~10 s
