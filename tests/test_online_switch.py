@@ -1,17 +1,21 @@
 """The online switch: online learners of several models in one pass, every
 label coded with a switching mixture over them (online/ensemble.py)."""
 
+import json
 import math
+import os
 
 import numpy as np
 import pytest
 
+from tfmdl import ledger
 from tfmdl.bits import mixtures
 from tfmdl.codes import prequential
 from tfmdl.codes.prequential import code as prequential_code
 from tfmdl.codes.prequential import coders
 from tfmdl.codes.prequential import protocol
 from tfmdl.data import labelled
+from tfmdl.experiments import prequential as prequential_experiment
 
 LOG2_10 = math.log2(10)
 _MEMBER = prequential.OnlineConfig(batch_size=16, replay=2,
@@ -123,3 +127,29 @@ def test_bad_switches_are_refused(digits, models_):
     prequential.prequential_code(
         models_[0], x, y, 10,
         learner=prequential.OnlineSwitch((_MEMBER, _MEMBER)))
+
+
+@pytest.mark.slow
+def test_the_experiment_names_its_learners_and_writes_their_shares(
+    tmp_path, tb_events):
+  """bin/prequential --model=mlp+lenet --learner=switch, in process."""
+  config = prequential_experiment.default_config("digits", "mlp+lenet",
+                                                 learner="switch")
+  config.num_train = 96
+  workdir = str(tmp_path / "switch")
+  result = prequential_experiment.run(config, workdir)
+  with open(os.path.join(workdir, "results.json")) as f:
+    record = json.load(f)
+  assert record["code"] == "online_switch" and record["model"] == "mlp+lenet"
+  assert record["strategies"]["names"] == ["mlp", "lenet", "average"]
+  assert record["codelength_bits"] == pytest.approx(result.codelength_bits)
+  shares = [e for e in tb_events(os.path.join(workdir, "tb"))
+            if e.tag.startswith("online_switch/share_")]
+  assert {e.tag for e in shares} == {
+      "online_switch/share_mlp", "online_switch/share_lenet",
+      "online_switch/share_average"}
+  assert sorted({e.step for e in shares}) == list(result.timesteps)
+  # The ledger counts it under its learners, with the members' settings.
+  entry = ledger.Ledger().entries()[-1]
+  assert (entry.code, entry.model) == ("online_switch", "mlp+lenet")
+  assert len(entry.settings["switch"]["members"]) == 2
