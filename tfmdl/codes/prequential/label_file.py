@@ -130,11 +130,15 @@ class EncodedLabels:
     float_bits: the prequential codelength from the same log-probabilities
       (first block uniform), in bits.
     quantized_bits: ``sum -log2 q(y)`` under the quantised probabilities.
+    per_sample_bits: each label's bits in ``float_bits``, in transmission
+      order (the coder's guarantees are per label:
+      :func:`tfmdl.bits.label_coding.quantized_bits_bounds`).
   """
   payload: bytes
   timesteps: tuple
   float_bits: float
   quantized_bits: float
+  per_sample_bits: np.ndarray = dataclasses.field(repr=False, compare=False)
 
   @property
   def payload_bits(self) -> int:
@@ -196,8 +200,10 @@ def encode_labels(model_fn, x: np.ndarray, y: np.ndarray, num_classes: int,
           model_fn, {"prequential": config,
                      learner_name(learner): learner}),
       codelength_bits=counter.float_bits(), source=source))
-  return EncodedLabels(encoder.payload(), encoder.timesteps,
-                       counter.float_bits(), encoder.quantized_bits)
+  return EncodedLabels(
+      encoder.payload(), encoder.timesteps, counter.float_bits(),
+      encoder.quantized_bits,
+      np.concatenate([b.per_sample_bits for b in counter.blocks()]))
 
 
 def decode_labels(model_fn, x: np.ndarray, num_classes: int, payload: bytes,
