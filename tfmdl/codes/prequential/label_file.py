@@ -1,14 +1,16 @@
 """Real lossless compression of a data set's labels with the prequential code.
 
 The prequential codelength (:mod:`tfmdl.codes.prequential`) counts bits that a range
-coder would write; this module writes them. Alice (:func:`encode_labels`)
-replays the prequential training block by block: the first block is coded with
-the (quantised) uniform distribution, every next block with the probabilities
-of a model trained on the prefix only. Bob (:func:`decode_labels`) holds the
-inputs and the payload; he decodes a block, trains the next block's model on
-the labels decoded so far -- the same training, from the same seeds -- and
-goes on. ``bin/compress`` and ``bin/decompress`` run both from a config and
-write and read the file (docs/compression.md).
+coder would write; this module writes them, with either learner. Alice
+(:func:`encode_labels`) runs the prequential protocol unit by unit (a block
+of the schedule for the block learner, a minibatch for the online learner):
+the first block is coded with the (quantised) uniform distribution, every
+later label with the probabilities of a model that learned from the labels
+before its unit only. Bob (:func:`decode_labels`) holds the inputs and the
+payload; he decodes a unit, lets the learner learn from the labels decoded
+so far -- the same training, from the same seeds -- and goes on. ``bin/compress``
+and ``bin/decompress`` run both from a config and write and read the file
+(docs/compression.md).
 
 File layout (format version 2; integers little-endian)::
 
