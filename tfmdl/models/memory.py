@@ -25,17 +25,18 @@ Example::
 
     with weights_within(copies=5):
       model = models.build("mlp", (28, 28, 1), 10, hidden_sizes=(10**8,))
-    # ValueError: the model needs at least 1.5 TiB for 5 copies of its
-    # weights (78.4 G parameters); this machine has 23.0 GiB of memory: ...
+    # ValueError: the model needs at least 1.4 TiB for 5 copies of its
+    # weights (over 78,400,000,003 parameters); this machine has 23.0 GiB
+    # of memory: choose a smaller model
 """
 
 import contextlib
 import os
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
-_MEMINFO = "/proc/meminfo"
 # cgroup v2, then v1: a container's limit, when lower than the machine's.
 _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max",
                   "/sys/fs/cgroup/memory/memory.limit_in_bytes")
@@ -45,11 +46,6 @@ def machine_bytes() -> int:
   """The memory this process may use: the machine's physical memory, or its
   container's limit when lower."""
   total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-  if os.path.exists(_MEMINFO):
-    with open(_MEMINFO, encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("MemTotal:"):
-          total = int(line.split()[1]) * 1024
   for path in _CGROUP_LIMITS:
     if os.path.exists(path):
       with open(path, encoding="utf-8") as f:
@@ -59,7 +55,8 @@ def machine_bytes() -> int:
   return total
 
 
-def _gib(size: float) -> str:
+def _readable(size: float) -> str:
+  """``size`` bytes in KiB, MiB, GiB or TiB."""
   for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
     if size >= scale:
       return f"{size / scale:.1f} {unit}"
@@ -75,7 +72,8 @@ def _variable_bytes(kwargs: dict) -> tuple:
   if shape is None or not tf.TensorShape(shape).is_fully_defined():
     if value is None or callable(value):
       return 0, 0
-    shape = tf.convert_to_tensor(value).shape
+    shape = getattr(value, "shape", None)
+    shape = np.shape(value) if shape is None else shape
   elements = tf.TensorShape(shape).num_elements() or 0
   dtype = tf.as_dtype(kwargs.get("dtype") or getattr(value, "dtype", None)
                       or tf.float32)
@@ -109,10 +107,10 @@ def weights_within(copies: int = 1, available: Optional[int] = None,
     needed = copies * created["bytes"]
     if needed > available:
       raise ValueError(
-          f"{what} needs at least {_gib(needed)} for {copies} cop"
+          f"{what} needs at least {_readable(needed)} for {copies} cop"
           f"{'y' if copies == 1 else 'ies'} of its weights (over "
           f"{created['elements']:,} parameters); this machine has "
-          f"{_gib(available)} of memory: choose a smaller model")
+          f"{_readable(available)} of memory: choose a smaller model")
     return next_creator(**kwargs)
 
   with tf.variable_creator_scope(creator):
