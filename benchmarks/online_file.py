@@ -114,6 +114,7 @@ def main(argv):
   from tfmdl import results  # pylint: disable=g-import-not-at-top
   from tfmdl.experiments import common  # pylint: disable=g-import-not-at-top
   from tfmdl.experiments import compress  # pylint: disable=g-import-not-at-top
+  version = results.code_version()  # the code that runs, before it runs
   config = recipe_config(_RECIPE.value, _NUM_TRAIN.value)
   with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "labels.tfmdl")
@@ -124,7 +125,6 @@ def main(argv):
   command = "python benchmarks/online_file.py" + "".join(
       f" --{flag.name}={flag.value}" for flag in (_RECIPE, _NUM_TRAIN)
       if flag.present)
-  version = results.code_version()
   text = "\n".join([
       "# The online code as a file: compressed by Alice, decoded by Bob\n",
       f"Made by `{command}` (tfmdl source sha256 "
