@@ -131,8 +131,9 @@ def model_fns(config: ml_collections.ConfigDict, dataset):
   """
   if config.learner != "switch":
     return common.model_fn(config, dataset)
-  return tuple(common.zoo_model_fn(member.model, member.model_options,
-                                   dataset, name=name)
+  return tuple(common.zoo_model_fn(
+      member.model, member.model_options, dataset, name=name,
+      copies=prequential_code.weight_copies(member.online))
                for name, member in switch_members(config))
 
 
