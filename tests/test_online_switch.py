@@ -153,3 +153,25 @@ def test_the_experiment_names_its_learners_and_writes_their_shares(
   entry = ledger.Ledger().entries()[-1]
   assert (entry.code, entry.model) == ("online_switch", "mlp+lenet")
   assert len(entry.settings["switch"]["members"]) == 2
+
+
+@pytest.mark.slow
+def test_the_api_switches_between_a_user_s_keras_models(digits):
+  import keras  # pylint: disable=g-import-not-at-top
+  import tfmdl  # pylint: disable=g-import-not-at-top
+
+  def model(width, name):
+    return keras.Sequential([
+        keras.Input(digits.input_shape), keras.layers.Flatten(),
+        keras.layers.Dense(width, activation="relu"),
+        keras.layers.Dense(10, activation="softmax")], name=name)
+
+  result = tfmdl.description_length(
+      [model(4, "small"), model(64, "large")], digits.x_train,
+      digits.y_train, code="online_switch", batch_size=16,
+      switch={"mixture": "switch_distribution"})
+  assert result.learner == "switch"
+  assert result.strategies["names"] == ["small", "large", "average"]
+  own = result.strategies["codelength_bits"]
+  overhead = mixtures.SwitchDistribution().overhead_bits(3, 200)
+  assert result.codelength_bits <= min(own.values()) + overhead
