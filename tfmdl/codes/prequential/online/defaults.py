@@ -23,6 +23,9 @@ benchmarks/results/online_settings.jsonl and in the run ledger, split
   with a cosine decay to a tenth, training images shifted by up to a pixel
   (``tinycnn_cosine``, 5.474 kbits; ``tinycnn``, unshifted at 1e-3, 5.805).
 
+``lenet`` has no entry: no options, the general settings (``lenet``, 6.544
+kbits; with ``mlp`` in the online switch, ``switch_mlp_lenet``, 6.285).
+
 Named learners that are not a zoo model's default, for the online switch
 (``bin/prequential --model=mlp+tinycnn+tinycnn_wide --learner=switch``):
 
