@@ -10,8 +10,9 @@ named in ``config.model``, joined by ``+``, each with its settings of
 one after the other in ``<workdir>/block`` and ``<workdir>/online``, then
 the shortest code of the set, :mod:`tfmdl.codes.shortest`, in
 ``<workdir>/results.json``); ``prequential`` holds the protocol's
-constants. The learners write the same files (:mod:`tfmdl.experiments.workdir`): each finished block
-at once (``blocks/block_NNN.json`` and ``.npz``), the test accuracy
+constants. The learners write the same files
+(:mod:`tfmdl.experiments.workdir`): each finished block at once
+(``blocks/block_NNN.json`` and ``.npz``), the test accuracy
 (``blocks/final.json``), ``results.json`` at the end and TensorBoard panels.
 
 A crash loses at most the running block: rerunning into the same workdir
@@ -76,8 +77,7 @@ def with_learner(config: ml_collections.ConfigDict,
 
   Switching a config to the online learner (or the shortest code, whose
   online member it is) gives its zoo model the online settings written for
-  it
-  (:func:`tfmdl.codes.prequential.online.defaults.for_model`: its model
+  it (:func:`tfmdl.codes.prequential.online.defaults.for_model`: its model
   options, e.g. no dropout, and the whole ``online`` section), so that
   ``bin/prequential --model=mlp --learner=online`` is the short code. A
   config already on ``learner`` is left as it is (a recipe keeps its
@@ -106,9 +106,9 @@ def shortest_members(config: ml_collections.ConfigDict) -> tuple:
   """The configs of the shortest code's two learner runs: the block
   learner's (the config's own settings) and the online learner's (the
   ``online`` section, the model's online options)."""
-  block = ml_collections.ConfigDict(config.to_dict())
+  block = config.copy_and_resolve_references()
   block.learner = "block"
-  online = ml_collections.ConfigDict(config.to_dict())
+  online = config.copy_and_resolve_references()
   online.model_options.update(dict(
       online_defaults.for_model(config.model).model_options))
   online.learner = "online"

@@ -4,8 +4,8 @@
 block learner (:class:`BlockConfig`, the paper), the online learner
 (:class:`OnlineConfig`) or the online switch (:class:`OnlineSwitch`: online
 learners of several models, each label coded with a switching mixture over
-them; ``model_fn`` is then a sequence, one per member). All run :func:`~tfmdl.codes.prequential.protocol.
-run` with a :class:`~tfmdl.codes.prequential.coders.BitCounter`, so their
+them; ``model_fn`` is then a sequence, one per member). All run
+:func:`~tfmdl.codes.prequential.protocol.run` with a :class:`~tfmdl.codes.prequential.coders.BitCounter`, so their
 bits are summed and mixed with the uniform code in the same blocks, and
 their results are alike. The label file (:mod:`~tfmdl.codes.prequential.
 label_file`) runs the same protocol with a range coder.
