@@ -116,6 +116,7 @@ SETTINGS = {
     # The online switch over named learners (model "switch": the names,
     # then SwitchConfig's fields).
     "switch_mlp_lenet": ("switch", ("mlp", "lenet"), {}),
+    "mlp_tta": ("mlp", _MLP, dict(_B32, tta_shifts=1)),
 }
 
 _SETTINGS = flags.DEFINE_list("settings", list(SETTINGS),
