@@ -114,21 +114,25 @@ def decoding_config(settings: dict) -> ml_collections.ConfigDict:
   return config
 
 
-def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
+def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
+                replicas: int = 1) -> dict:
   """The header of a labels file: what Bob needs to decode, and can check
   before he does. Nothing in it depends on the labels.
 
   Fields: ``code`` (``"prequential"``), ``config``
   (:func:`decoding_settings`), ``inputs_fingerprint``
-  (:func:`tfmdl.data.labelled.inputs_fingerprint`) and
-  ``environment`` (:func:`label_file.environment`). The schedule, the seeds,
-  n and K follow from the config and the inputs.
+  (:func:`tfmdl.data.labelled.inputs_fingerprint`), ``environment``
+  (:func:`label_file.environment`) and ``replicas``, the number of replicas
+  the training was split over (its gradients are summed in an order that
+  depends on it: :func:`label_file.check_replicas`). The schedule, the
+  seeds, n and K follow from the config and the inputs.
   """
   return {
       "code": "prequential",
       "config": decoding_settings(config),
       "inputs_fingerprint": labelled.inputs_fingerprint(dataset.x_train),
       "environment": label_file.environment(),
+      "replicas": replicas,
   }
 
 
@@ -146,15 +150,16 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
     raise ValueError("compression needs config.deterministic=True: the "
                      "decoder must replay the training bit for bit")
   learner = prequential.learner_config(config)
+  strategy = training.get_strategy(config.strategy)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   encoded = label_file.encode_labels(
       common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, _protocol_config(config), learner,
-      training.get_strategy(config.strategy), source="bin/compress")
+      dataset.num_classes, _protocol_config(config), learner, strategy,
+      source="bin/compress")
   written = label_file.write_file(
-      path, file_header(config, dataset), encoded.payload,
-      label_file.labels_checksum(dataset.y_train))
+      path, file_header(config, dataset, strategy.num_replicas_in_sync),
+      encoded.payload, label_file.labels_checksum(dataset.y_train))
   return CompressResult(
       path=path, n=len(dataset.y_train), num_classes=dataset.num_classes,
       header_bits=written.header_bits, payload_bits=written.payload_bits,
@@ -183,15 +188,19 @@ def decompress(path: str, out: str, *, force: bool = False,
 
   Raises:
     ValueError: bad or damaged file, other inputs, another environment
-      (unless ``force``), or decoded labels that fail the checksum.
+      (unless ``force``), another number of replicas, or decoded labels
+      that fail the checksum.
   """
   began = time.perf_counter()
   labels_file = label_file.read_file(path)
   saved = labels_file.header
-  diffs = label_file.check_environment(saved["environment"], force)
   config = decoding_config(saved["config"])
   if data_dir is not None:
     config.data_dir = data_dir
+  # First: a multi-worker strategy must exist before TensorFlow runs anything.
+  strategy = training.get_strategy(config.strategy)
+  diffs = label_file.check_environment(saved["environment"], force)
+  label_file.check_replicas(saved, strategy)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
@@ -202,8 +211,7 @@ def decompress(path: str, out: str, *, force: bool = False,
   y = label_file.decode_labels(
       common.model_fn(config, dataset), x, dataset.num_classes,
       labels_file.payload, _protocol_config(config),
-      prequential.learner_config(config),
-      training.get_strategy(config.strategy))
+      prequential.learner_config(config), strategy)
   y = y.astype(dataset.y_train.dtype)
   if label_file.labels_checksum(y) != labels_file.labels_checksum:
     raise ValueError(

@@ -4,6 +4,19 @@
 and the replay rule, and runs the protocol of :mod:`tfmdl.codes.prequential.online` one
 iteration at a time or many at once, in one traced ``tf.function`` so that
 both sides compute the same floats.
+
+Under a ``tf.distribute`` strategy with several replicas (``MirroredStrategy``
+over GPUs or logical CPUs, ``MultiWorkerMirroredStrategy`` over machines) only
+the gradient steps are distributed: each step's minibatch (new or replayed) is
+cut into one contiguous share per replica, each replica takes the gradient of
+its share's summed NLL divided by the whole minibatch's size, and the
+optimizer sums the replicas' gradients, which gives the mean loss of the whole
+minibatch, as on one replica. Everything else -- encoding, calibration, replay
+draws, augmentation, the weight average -- runs outside the replicas on the
+whole minibatch, identically in every worker. The codelength then differs from
+one replica's by the round-off of summing the gradients in another order
+(:class:`~.config.OnlineConfig` says how much), so Bob must decode with the
+same number of replicas as Alice.
 """
 
 import math
@@ -42,16 +55,28 @@ class OnlineLearner:
     """Build the model (and its EMA twin) from ``model_fn(seed)``; the
     replay and augmentation draws are seeded from ``seed`` too.
 
+    The model, its average and its optimizer are built under ``strategy``'s
+    scope (mirrored on every replica); the temperature and the replay state
+    are not: they are computed outside the replicas (module docstring).
+
     Raises:
-      ValueError: a strategy with several replicas, no samples, or a model
-        whose output is not ``num_classes`` logits.
+      ValueError: no samples, a minibatch smaller than the number of
+        replicas, ``jit_compile`` with several replicas (XLA cannot compile
+        a step whose all-reduce sits in the traced loop), or a model whose
+        output is not ``num_classes`` logits.
     """
-    strategy = strategy or tf.distribute.get_strategy()
-    if strategy.num_replicas_in_sync != 1:
-      raise ValueError("the online learner runs on one replica, the strategy "
-                       f"has {strategy.num_replicas_in_sync}")
+    self._strategy = strategy or tf.distribute.get_strategy()
+    self.num_replicas = self._strategy.num_replicas_in_sync
     if len(x) < 1:
       raise ValueError("need at least one sample")
+    if config.jit_compile and self.num_replicas > 1:
+      raise ValueError("jit_compile runs the online learner on one replica; "
+                       f"the strategy has {self.num_replicas}: set "
+                       "jit_compile=False")
+    if config.batch_size < self.num_replicas:
+      raise ValueError(f"batch_size {config.batch_size} is smaller than the "
+                       f"strategy's {self.num_replicas} replicas: every "
+                       "replica needs a share of each minibatch")
     self.config = config
     self.seed = seed
     self.num_classes = num_classes
@@ -60,7 +85,7 @@ class OnlineLearner:
     self.position = 0
     self._x = tf.convert_to_tensor(x)
     training.seed_everything(seed)
-    with strategy.scope():
+    with self._strategy.scope():
       self.model = self._build(model_fn)
       self._average = (
           WeightAverage(self._build(model_fn), self.model, config.ema_decay)
@@ -68,14 +93,15 @@ class OnlineLearner:
       self._optimizer = keras_compat.keras_of(self.model).optimizers.Adam(
           learning_rate=config.learning_rate)
       self._optimizer.build(self.model.trainable_variables)
-      self._calibrator = TemperatureCalibrator(num_classes,
-                                               config.calibration_lr)
-      self._replay = make_replay(config.replay_kind, config.replay,
-                                 config.batch_size, seed,
-                                 config.stream_restarts)
+    self._calibrator = TemperatureCalibrator(num_classes,
+                                             config.calibration_lr)
+    self._replay = make_replay(config.replay_kind, config.replay,
+                               config.batch_size, seed,
+                               config.stream_restarts)
     self._augment_seed = tf.constant(replay_seed(seed) + 1, tf.int64)
     self._iterate = tf.function(self._iterate_fn)
-    self._compiled_step = tf.function(self._train_step, jit_compile=True)
+    self._step = (tf.function(self._train_step, jit_compile=True)
+                  if config.jit_compile else self._train_step)
 
   def _build(self, model_fn):
     model = model_fn(self.seed)
@@ -165,11 +191,36 @@ class OnlineLearner:
             inputs, tf.random.experimental.stateless_fold_in(
                 tf.stack([self._augment_seed, t]), j),
             config.shift_pixels, config.flip)
-      (self._compiled_step if config.jit_compile else self._train_step)(
-          inputs, tf.gather(y, indices))
+      self._step(inputs, tf.gather(y, indices))
 
   def _train_step(self, x, y):
-    gradient_step(self.model, self._optimizer, x, y,
-                  normalizer=tf.cast(tf.shape(y)[0], tf.float32))
+    """One Adam step on the minibatch ``x, y`` (its mean NLL), split across
+    the replicas, then one update of the weight average."""
+    if self.num_replicas == 1:
+      self._replica_step(x, y)
+    else:
+      self._strategy.run(self._replica_step, args=(x, y))
     if self._average is not None:
       self._average.update()
+
+  def _replica_step(self, x, y):
+    """One replica's part of a step: the gradient of its share's summed NLL
+    over the whole minibatch's size (the optimizer sums the replicas')."""
+    size = tf.shape(y)[0]
+    if self.num_replicas > 1:
+      x, y = replica_share(x, size, self.num_replicas), replica_share(
+          y, size, self.num_replicas)
+    gradient_step(self.model, self._optimizer, x, y,
+                  normalizer=tf.cast(size, tf.float32),
+                  num_replicas=self.num_replicas)
+
+
+def replica_share(batch, size, num_replicas: int) -> tf.Tensor:
+  """This replica's contiguous share of ``batch`` (``size`` rows): rows
+  ``[r size // N, (r + 1) size // N)`` for replica r of N, so the shares
+  cover the batch once, in order, and differ in size by one at most."""
+  replica = tf.cast(
+      tf.distribute.get_replica_context().replica_id_in_sync_group,
+      tf.int32)
+  return batch[replica * size // num_replicas:
+               (replica + 1) * size // num_replicas]
