@@ -28,7 +28,8 @@ from tfmdl.experiments import compress
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.progress import NoProgress
 
-# The tolerance OnlineConfig's docstring states (measured: about 1e-8 here).
+# The bound OnlineConfig's docstring states for short runs (longer ones drift
+# further: benchmarks/results/online_replicas.md).
 REPLICA_RTOL = 1e-4
 TIMEOUT_S = 600
 
