@@ -46,6 +46,10 @@ class OnlineLearner:
   minibatch t. Labels beyond minibatch t - 1 are never read, so Bob may pass
   zeros where he has not decoded yet. Iteration T (the last, ``T =
   num_minibatches``) only learns.
+
+  Attributes:
+    num_replicas: the strategy's replicas, over which each gradient step's
+      minibatch is split (module docstring); part of the code.
   """
 
   def __init__(self, model_fn: Callable[[int], object], x: np.ndarray,
@@ -61,9 +65,9 @@ class OnlineLearner:
 
     Raises:
       ValueError: no samples, a minibatch smaller than the number of
-        replicas, ``jit_compile`` with several replicas (XLA cannot compile
-        a step whose all-reduce sits in the traced loop), or a model whose
-        output is not ``num_classes`` logits.
+        replicas, ``jit_compile`` with several replicas (TensorFlow cannot
+        run an XLA-compiled replica step inside the learner's traced loop),
+        or a model whose output is not ``num_classes`` logits.
     """
     self._strategy = strategy or tf.distribute.get_strategy()
     self.num_replicas = self._strategy.num_replicas_in_sync
