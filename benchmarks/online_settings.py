@@ -3,14 +3,18 @@
   python benchmarks/online_settings.py                  # every setting, ~1 h
   python benchmarks/online_settings.py --settings=mlp_b32_r8,mlp_cosine
 
-Each setting runs the online code (:mod:`tfmdl.codes.prequential.online`) on Fashion-MNIST's
-10,000 *test* images and labels. The code of the 60,000 training labels
-(configs/shortest_fashion_mnist.py) never sends these labels, so choosing
-its settings here costs it nothing (DESIGN.md: tune on labels the code never
-sends, and record where). Every setting tried while building the recipes is
-listed in SETTINGS, in the order they were tried, dead ends included; each
-run appends one JSON line (setting, kbits, seconds) to --out. Seconds are
-the online code's wall time on this machine at its current load.
+Each setting runs the online code (:mod:`tfmdl.codes.prequential.online`)
+on Fashion-MNIST's 10,000 *test* images and labels. The code of the 60,000 training labels
+(configs/shortest_fashion_mnist.py) never sends these labels, so a choice
+made here costs it nothing; a choice made on the training labels is paid
+through the run ledger (tfmdl/ledger.py). SETTINGS lists the settings that
+were compared while the recipes were built, in the order they were tried,
+dead ends included; the JSON lines in benchmarks/results/online_settings.jsonl
+are a rerun of that list, not a log of the exploration as it happened (it
+predates the ledger). Each run now also appends a line to the run ledger
+(``TFMDL_LEDGER``, split "test"), with its time and code version, and one
+JSON line (setting, kbits, seconds) to --out. Seconds are the online code's
+wall time on this machine at its current load.
 """
 
 import json

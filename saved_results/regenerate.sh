@@ -9,10 +9,16 @@
 # Figure 3) is copied here, so the committed files stay small. The runs use
 # this checkout's tfmdl (it goes first on PYTHONPATH). Resumable, and never
 # mixes code versions: a run whose results.json records the current code
-# version (code_version.source_sha256, a hash of tfmdl's sources) is kept; a
+# version (code_version.source_sha256, a hash of tfmdl/, bin/, configs/,
+# benchmarks/ and the selection scripts: tfmdl.results.CODE_DIRS) is kept; a
 # finished run of other code, or an unfinished one started by other code, is
 # deleted and rerun. --force deletes and reruns every run. Logs:
 # RUNS_DIR/logs/.
+#
+# Every run appends a line to the run ledger saved_results/ledger.jsonl
+# (TFMDL_LEDGER), which first gets the runs made on these labels before the
+# ledger existed (saved_results/ledger_history.py, once); a result pays log2
+# of the settings its model was run with on its labels (tfmdl/ledger.py).
 #
 # Deviations from the paper's settings, for time on 2 CPU cores, all visible
 # in each results.json's config: fashion_mnist's variational runs train 6
@@ -31,6 +37,8 @@ out=$repo/saved_results
 mkdir -p "$runs/logs"
 cd "$repo"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+export TFMDL_LEDGER=$out/ledger.jsonl
+python3 saved_results/ledger_history.py --ledger="$TFMDL_LEDGER"
 current=$(python3 -c 'from tfmdl import results
 print(results.code_version()["source_sha256"])')
 echo "code version (source sha256): $current"

@@ -1,12 +1,15 @@
 """The compressed labels file is mostly payload, and its header no code.
 
 On digits the header (what Bob needs to decode, zlib-compressed) stays under
-8 kbits, the payload within 1% + 256 bits of the prequential codelength, and
-the 96 bits of checks apart. Nothing in the header depends on the labels:
-other labels of the same inputs give the same header; what does depend on
-them (the labels' checksum, the payload's CRC) is counted as a check, and
-the file still decodes bit for bit. The online learner's file decodes too,
-Bob predicting one minibatch at a time from the labels decoded before it.
+8 kbits, the payload within the range coder's guarantees of the prequential
+codelength (:func:`_within_the_coders_bounds`), and the 96 bits of checks
+apart. Nothing in the header depends on the labels: other labels of the same
+inputs give the same header; what does depend on them (the labels' checksum,
+the payload's CRC) is counted as a check, and the file still decodes bit for
+bit. The online learner's file decodes too, Bob predicting one minibatch at
+a time from the labels decoded before it, with every lever of the online
+code on (replay streams, shifted images, a cosine schedule, an ensemble, a
+seed other than 0, read from the header).
 """
 
 import ml_collections
@@ -22,6 +25,33 @@ from tfmdl.experiments import common
 from tfmdl.experiments import compress
 from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import prequential as prequential_experiment
+
+
+# The learner's float32 log-softmax rows sum to 1 within about 1e-7; the
+# quantiser normalises them, the codelength does not: each label's bounds
+# are widened by this many bits (generous).
+ROW_SUM_BITS = 1e-5
+
+
+def _within_the_coders_bounds(result: compress.CompressResult) -> None:
+  """The payload is the codelength, quantised and range-coded, within the
+  exact bounds of tfmdl.bits.label_coding: each label's quantised bits lie
+  between -log2(p + (K/T)(1 - p)) and -log2 p - log2(1 - K/T) (T = 2**24),
+  and the payload between the quantised bits and 64 bits plus
+  -log2(1 - 2**-8) a label more."""
+  n, k = result.n, result.num_classes
+  assert result.per_sample_bits.shape == (n,)
+  assert result.per_sample_bits.sum() == pytest.approx(
+      result.codelength_bits, rel=1e-12)
+  low, high = label_coding.quantized_bits_bounds(
+      result.per_sample_bits, k, row_sum_bits=ROW_SUM_BITS)
+  assert low <= result.quantized_bits <= high
+  # Both sides are tight: within a thousandth of a bit a label here.
+  assert high - low <= 1e-3 * n
+  low, high = label_coding.payload_bits_bounds(result.quantized_bits, n)
+  assert low <= result.payload_bits <= high
+  assert high - low == pytest.approx(64 + n * -np.log2(1 - 2.0**-8))
+  assert result.payload_bits % 32 == 0
 
 
 def _config(random_labels: bool = False):
@@ -46,14 +76,14 @@ def files(tmp_path_factory):
   return runs
 
 
-def test_the_file_is_the_code_plus_at_most_8_kbits(files):
-  _, result, path = files[False]
-  assert result.header_bits <= 8000
-  assert result.checks_bits == 96
-  assert result.payload_bits <= 1.01 * result.codelength_bits + 256
-  assert result.file_bits <= 1.01 * result.codelength_bits + 256 + 8000
-  with open(path, "rb") as f:
-    assert 8 * len(f.read()) == result.file_bits
+def test_the_file_is_the_code_within_the_coders_bounds_and_8_kbits(files):
+  for _, result, path in files.values():
+    _within_the_coders_bounds(result)
+    assert result.header_bits <= 8000
+    assert result.checks_bits == 96
+    with open(path, "rb") as f:
+      assert 8 * len(f.read()) == result.file_bits
+  _, result, _ = files[False]
   summary = compress.bits_summary(result)
   assert ("checks 96 (labels checksum and payload CRC: a check, not part of "
           "the code)") in summary
@@ -136,8 +166,66 @@ def test_an_online_learner_file_decodes_bit_for_bit(tmp_path, monkeypatch):
   assert "steps_per_call" not in header["online"]  # the bits do not need it
   assert not {"block", "train"} & set(header)
   # The payload is the online code's bits, quantised and range-coded.
-  quantization = 300 * np.log2(label_coding.TOTAL /
-                               (label_coding.TOTAL - 10))
   assert result.codelength_bits < 0.8 * 300 * np.log2(10)
-  assert result.quantization_bits <= quantization + 1e-6
-  assert 0 <= result.coder_bits <= 64
+  _within_the_coders_bounds(result)
+
+
+# Every lever of the online code that Bob must replay from the header: replay
+# streams (their positions are state), images shifted at random (seeded),
+# a cosine schedule after a warm-up, dropout, an ensemble of two members,
+# and seed 1 (members seeded 1 and 2).
+LEVERS = dict(batch_size=16, replay=3, replay_kind="streams",
+              augment=True, shift_pixels=1, schedule="cosine", warmup=3,
+              ensemble=2, learning_rate=1e-2, steps_per_call=8)
+
+
+@pytest.fixture(scope="module")
+def online_file(tmp_path_factory):
+  """``(config, CompressResult, path)``: 400 digits coded online with
+  :data:`LEVERS`, seed 1, an MLP of 32 hidden units and dropout 0.25."""
+  config = _config()
+  config.num_train = 400
+  config.seed = 1
+  config.model_options.update(dict(hidden_sizes=(32,), dropout=0.25))
+  config.learner = "online"
+  config.online.update(LEVERS)
+  path = str(tmp_path_factory.mktemp("online_file") / "levers.tfmdl")
+  return config, compress.compress(config, path), path
+
+
+def test_bob_decodes_every_lever_of_the_online_code_bit_for_bit(
+    online_file, tmp_path):
+  config, result, path = online_file
+  header = label_file.read_file(path).header
+  assert header["code"] == "online"
+  assert header["config"]["seed"] == 1
+  assert header["config"]["model_options"] == {"hidden_sizes": [32],
+                                               "dropout": 0.25}
+  saved = {k: v for k, v in LEVERS.items() if k != "steps_per_call"}
+  assert {k: header["config"]["online"][k] for k in saved} == saved
+  out = tmp_path / "labels.npy"
+  decoded = compress.decompress(path, str(out))
+  y = common.load_dataset(config).y_train
+  labels = np.load(out)
+  assert labels.dtype == y.dtype and decoded.n == 400
+  np.testing.assert_array_equal(labels, y)
+  assert result.codelength_bits < 0.9 * 400 * np.log2(10)  # it learns
+  _within_the_coders_bounds(result)
+
+
+def test_bob_takes_the_seed_from_the_header(online_file, tmp_path):
+  """The same file with seed 0 in its header: other members, other draws,
+  other probabilities: the labels' checksum refuses them."""
+  _, _, path = online_file
+  rebuilt = compress.decoding_config(label_file.read_file(path).header[
+      "config"])
+  assert rebuilt.seed == 1
+  other = str(tmp_path / "seed0.tfmdl")
+  labels_file = label_file.read_file(path)
+  labels_file.header["config"]["seed"] = 0
+  label_file.write_file(other, labels_file.header, labels_file.payload,
+                        labels_file.labels_checksum)
+  out = tmp_path / "labels.npy"
+  with pytest.raises(ValueError, match="checksum mismatch"):
+    compress.decompress(other, str(out))
+  assert not out.exists()

@@ -4,15 +4,18 @@ test runs the two binaries."""
 
 import math
 import os
+import re
 import struct
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmdl.data import labelled
 
 from tfmdl.codes.prequential import label_file
 from tfmdl.codes import prequential
+from tfmdl.codes.prequential import code as prequential_code
 from tfmdl.bits import label_coding
 from tfmdl.experiments import common
 from tfmdl.experiments import compress
@@ -203,6 +206,89 @@ def test_a_replay_with_other_floats_fails_the_checksum(run, tmp_path):
   with pytest.raises(ValueError, match="checksum mismatch"):
     compress.decompress(bad, str(out))
   assert not out.exists()
+
+
+def _one_line_refusal(call, out) -> str:
+  """The message of the ``ValueError`` that ``call()`` raises; it is one
+  line and ``out`` was not written."""
+  with pytest.raises(ValueError) as refused:
+    call()
+  assert not out.exists()
+  message = str(refused.value)
+  assert "\n" not in message
+  return message
+
+
+# A header edited to a hidden layer of 10**8 units: 64 * 10**8 float32
+# weights (25.6 GB) in the first layer alone, 5 copies while training.
+HUGE = {"hidden_sizes": [10**8]}
+
+
+def test_a_header_asking_for_more_memory_than_there_is_is_refused(
+    run, tmp_path):
+  _, _, _, path, _ = run
+  bad = str(tmp_path / "huge.tfmdl")
+  _rewrite(path, bad, lambda h: h["config"]["model_options"].update(HUGE))
+  out = tmp_path / "out.npy"
+  message = _one_line_refusal(lambda: compress.decompress(bad, str(out)),
+                              out)
+  assert re.fullmatch(
+      r"model 'mlp' needs at least 119\.2 GiB for 5 copies of its weights "
+      r"\(over 6,400,000,\d{3} parameters\); this machine has [\d.]+ \w+ "
+      r"of memory: choose a smaller model", message), message
+
+
+def test_a_bad_flag_asking_for_too_much_memory_is_refused(tmp_path,
+                                                          tiny_config):
+  config = tiny_config()
+  config.model_options.update(HUGE)
+  path = tmp_path / "x.tfmdl"
+  assert "needs at least 119.2 GiB" in _one_line_refusal(
+      lambda: compress.compress(config, str(path)), path)
+
+
+def test_running_out_of_device_memory_is_one_line(run, tmp_path,
+                                                  monkeypatch):
+  """A GPU's memory is not checked before building: TensorFlow's
+  ResourceExhaustedError, wherever it comes from, ends in one line."""
+  _, _, _, path, _ = run
+
+  def exhausted(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(
+        None, None, "OOM when allocating tensor with shape[64,100000000]\n"
+        "Hint: ...")
+
+  monkeypatch.setattr(label_file, "decode_labels", exhausted)
+  out = tmp_path / "out.npy"
+  assert _one_line_refusal(lambda: compress.decompress(path, str(out)),
+                           out) == (
+      "out of memory: the model or its batches need more memory than this "
+      "device has (OOM when allocating tensor with shape[64,100000000])")
+
+
+@pytest.mark.parametrize("learner, copies", [
+    (prequential.BlockConfig(), 5),
+    (prequential.OnlineConfig(), 5),
+    (prequential.OnlineConfig(ensemble=3), 15),
+    (prequential.OnlineConfig(ensemble=2, ema_decay=0.0), 8),
+])
+def test_the_copies_of_the_weights_a_learner_holds(learner, copies):
+  assert prequential_code.weight_copies(learner) == copies
+
+
+@pytest.mark.slow
+def test_bin_decompress_refuses_a_huge_header_with_exit_2(run, run_bin,
+                                                          tmp_path):
+  _, _, _, path, _ = run
+  bad = str(tmp_path / "huge.tfmdl")
+  _rewrite(path, bad, lambda h: h["config"]["model_options"].update(HUGE))
+  proc = run_bin("decompress", [bad, f"--out={tmp_path / 'out.npy'}"],
+                 cwd=tmp_path)
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert len(errors) == 1 and "Traceback" not in proc.stderr
+  assert errors[0].startswith("error: model 'mlp' needs at least 119.2 GiB")
+  assert not (tmp_path / "out.npy").exists()
 
 
 @pytest.mark.parametrize("field, value, message", [

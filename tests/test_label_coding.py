@@ -8,6 +8,12 @@ import pytest
 from tfmdl.bits import label_coding as lc
 
 
+# The most a label can cost the range coder over its quantised bits:
+# constriction's interval is at least 2**32 wide before a label, and
+# floor(range / 2**24) loses less than 2**24 of it.
+DELTA = -math.log2(1 - 2**24 / 2**32)
+
+
 def _random_log_probs(rng, n, k, scale=4.0):
   return (rng.normal(size=(n, k)) * scale).astype(np.float32)
 
@@ -99,7 +105,9 @@ def test_code_length_is_minus_log2_of_quantised_probabilities():
   masses = lc.quantize_log_probs(log_probs)
   ideal = lc.quantized_bits(masses, labels)
   payload_bits = 8 * len(lc.encode_blocks([(labels, masses)]))
-  assert ideal - 32 <= payload_bits <= ideal + 64
+  low, high = lc.payload_bits_bounds(ideal, 3000)
+  assert low == ideal and high == ideal + 64 + 3000 * DELTA
+  assert low <= payload_bits <= high
 
 
 def test_coder_uses_exactly_the_given_small_masses():
@@ -113,9 +121,68 @@ def test_coder_uses_exactly_the_given_small_masses():
   labels = np.argmin(masses, axis=1)
   ideal = lc.quantized_bits(masses, labels)
   payload = lc.encode_blocks([(labels, masses)])
-  assert ideal - 32 <= 8 * len(payload) <= ideal + 64
+  low, high = lc.payload_bits_bounds(ideal, n)
+  assert low <= 8 * len(payload) <= high
   np.testing.assert_array_equal(lc.LabelDecoder(payload).decode(masses),
                                 labels)
+
+
+def test_quantisation_bounds_by_hand():
+  """A label of probability p gets between p (T - K) and p (T - K) + K of T
+  units: one of probability 1/2 of K = 2 (T = 2**24) costs between
+  -log2(1/2 + 1/T) and 1 - log2(1 - 2/T) bits; a sure one between 0 and
+  -log2(1 - 2/T)."""
+  t = 2.0**24
+  low, high = lc.quantized_bits_bounds(np.array([1.0, 0.0]), 2)
+  assert low == pytest.approx(-math.log2(0.5 + 1 / t), rel=1e-15)
+  assert high == pytest.approx(1 - 2 * math.log2(1 - 2 / t), rel=1e-15)
+  low, high = lc.quantized_bits_bounds(np.array([1.0]), 2,
+                                       row_sum_bits=0.25)
+  assert (low, high) == pytest.approx((-math.log2(0.5 + 1 / t) - 0.25,
+                                       1.25 - math.log2(1 - 2 / t)))
+  assert lc.quantized_bits(lc.quantize_log_probs(np.log([[0.5, 0.5]])),
+                           np.array([1])) == 1.0
+  # No label, no word; one label: the coder's 64 bits and one delta.
+  assert lc.payload_bits_bounds(0.0, 0) == (0.0, 0.0)
+  assert lc.payload_bits_bounds(24.0, 1) == (24.0, 88 + DELTA)
+  assert DELTA == pytest.approx(0.0056465, abs=1e-7)
+
+
+@pytest.mark.parametrize("scale", [0.5, 4.0, 30.0])
+def test_quantised_bits_lie_within_their_bounds_label_by_label(scale):
+  rng = np.random.default_rng(5)
+  log_probs = _random_log_probs(rng, 2000, 10, scale).astype(np.float64)
+  log_probs -= np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
+  labels = _sample(rng, log_probs)
+  masses = lc.quantize_log_probs(log_probs)
+  float_bits = -log_probs[np.arange(2000), labels] / math.log(2)
+  for i in range(2000):
+    low, high = lc.quantized_bits_bounds(float_bits[i:i + 1], 10,
+                                         row_sum_bits=1e-12)
+    assert low <= lc.quantized_bits(masses[i:i + 1], labels[i:i + 1]) < high
+  # Summed, the interval is narrow where labels are not too unlikely.
+  low, high = lc.quantized_bits_bounds(float_bits, 10)
+  assert low <= lc.quantized_bits(masses, labels) < high
+  if scale < 30:
+    assert high - low < 0.1
+
+
+def test_payload_bounds_hold_where_the_interval_shrinks_most():
+  """Labels of one unit (24 bits each) shrink the coder's interval by
+  2**24 a label: it falls to near 2**32 and is renormalised every label
+  or two, where floor(range / T) loses the most."""
+  rng = np.random.default_rng(4)
+  for n, k in ((1, 2), (2, 2), (7, 3), (5000, 2), (3000, 300)):
+    masses = np.ones((n, k), np.int64)
+    masses[:, 0] = lc.TOTAL - (k - 1)
+    labels = rng.integers(1, k, n)
+    payload = lc.encode_blocks([(labels, masses)])
+    ideal = lc.quantized_bits(masses, labels)
+    assert ideal == 24.0 * n
+    low, high = lc.payload_bits_bounds(ideal, n)
+    assert low <= 8 * len(payload) <= high
+    np.testing.assert_array_equal(lc.LabelDecoder(payload).decode(masses),
+                                  labels)
 
 
 @pytest.mark.parametrize("log_probs, message", [

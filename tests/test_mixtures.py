@@ -548,3 +548,32 @@ def test_mixture_of_codes_by_hand_and_within_log2_k():
   assert np.all(mixed <= many.min(axis=0) + math.log2(5) + 1e-12)
   with pytest.raises(ValueError, match="cumulative_bits must be finite"):
     mixtures.mixture_cumulative_bits([[1.0, np.inf]])
+
+
+def test_block_uniform_fallback_bits_by_hand():
+  """Block k mixes its model with the uniform code, prior 2**-k on uniform,
+  and updates the two weights by Bayes' rule after each label.
+
+  k = 1, K = 2, a model sure of both labels (0 bits each): prior 1/2 and
+  1/2; label 1 has probability 1/2 * 1 + 1/2 * 1/2 = 3/4; the posterior is
+  then 2/3 on the model, 1/3 on uniform, so label 2 has 2/3 + 1/3 * 1/2 =
+  5/6; together 5/8 = 1/2 * 1 + 1/2 * 1/4, the mixture of the two codes of
+  both labels. (A prior 2**-(k+1) would give 7/8 and 13/14.)
+  """
+  np.testing.assert_allclose(
+      mixtures.block_uniform_fallback_bits(np.zeros(2), 1, 2),
+      [-math.log2(3 / 4), -math.log2(5 / 6)], rtol=1e-14)
+  # k = 3, K = 2, a model worse than uniform (5 bits): 7/8 * 1/32 + 1/8 *
+  # 1/2 = 23/256; then the posterior on the model is (7/256) / (23/256) =
+  # 7/23, so the next label (model 1 bit) has 7/23 * 1/2 + 16/23 * 1/2.
+  np.testing.assert_allclose(
+      mixtures.block_uniform_fallback_bits(np.array([5.0, 1.0]), 3, 2),
+      [8 - math.log2(23), 1.0], rtol=1e-14)
+  # K = 10, k = 2: 3/4 * 2**-1.5 + 1/4 * 1/10 for one label.
+  np.testing.assert_allclose(
+      mixtures.block_uniform_fallback_bits(np.array([1.5]), 2, 10),
+      [-math.log2(0.75 * 2**-1.5 + 0.025)], rtol=1e-14)
+  # Block 0 is uniform already: unchanged.
+  np.testing.assert_array_equal(
+      mixtures.block_uniform_fallback_bits(np.array([0.5, 7.0]), 0, 10),
+      [0.5, 7.0])

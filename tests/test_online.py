@@ -9,12 +9,14 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmdl import data
 from tfmdl import models
 from tfmdl.codes import prequential
 from tfmdl.codes import switch
 from tfmdl.codes.prequential import online
+from tfmdl.codes.prequential.online import replay
 from tfmdl.bits import label_coding
 from tfmdl.experiments import prequential as prequential_experiment
 from tfmdl.experiments import switch as switch_experiment
@@ -131,19 +133,53 @@ def _learner_log_probs(mlp_fn, ds, y, config):
   return learner.advance(y, learner.num_minibatches + 1)
 
 
-def test_bits_of_a_minibatch_never_depend_on_its_own_or_later_labels(
-    digits, mlp_fn):
-  """Change one label in minibatch 5: predictions up to the end of minibatch
-  5 are bit-identical; later ones change (the label was learned from)."""
-  config = online.OnlineConfig(batch_size=16, replay=1, learning_rate=1e-2)
+def _as_bob(mlp_fn, ds, y, config):
+  """The log-probs of every minibatch, each predicted, as Bob does, in a
+  call of its own from a label array whose labels from that minibatch on
+  are all wrong (``(y + 1) % 10``): only the labels before it are right."""
+  learner = online.OnlineLearner(mlp_fn(ds), ds.x_train, 10, config)
+  wrong = (y + 1) % 10
+  rows = []
+  for t in range(learner.num_minibatches):
+    known = np.arange(len(y)) < t * config.batch_size
+    rows.append(learner.advance(np.where(known, y, wrong), 1))
+  return np.concatenate(rows)
+
+
+LEAK_CHECK = dict(batch_size=16, replay=4, learning_rate=1e-2)
+
+
+@pytest.mark.parametrize("replay_kind", ["uniform", "streams"])
+def test_no_minibatch_is_predicted_from_its_own_or_later_labels(
+    digits, mlp_fn, replay_kind):
+  """Alice predicts every minibatch in one call, knowing all the labels;
+  Bob one minibatch a call, every label from it on wrong: the same floats,
+  though 4 replay minibatches a step rehearse the labels sent."""
+  config = online.OnlineConfig(replay_kind=replay_kind, **LEAK_CHECK)
   y = digits.y_train.astype(np.int32)
-  changed = y.copy()
-  changed[5 * 16 + 3] = (y[5 * 16 + 3] + 1) % 10
-  a = _learner_log_probs(mlp_fn, digits, y, config)
-  b = _learner_log_probs(mlp_fn, digits, changed, config)
-  assert a.shape == b.shape == (200, 10)
-  np.testing.assert_array_equal(a[:6 * 16], b[:6 * 16])
-  assert np.abs(a[6 * 16:] - b[6 * 16:]).max() > 1e-4
+  alice = _learner_log_probs(mlp_fn, digits, y, config)
+  assert alice.shape == (200, 10)
+  np.testing.assert_array_equal(_as_bob(mlp_fn, digits, y, config), alice)
+
+
+@pytest.mark.parametrize("replay_kind", ["uniform", "streams"])
+def test_the_leak_check_catches_a_replay_of_the_next_minibatch(
+    digits, mlp_fn, monkeypatch, replay_kind):
+  """The check above, with a replay that draws from one minibatch too far
+  (the minibatch about to be encoded): Alice's predictions then differ from
+  Bob's."""
+  rule = {"uniform": replay.UniformReplay,
+          "streams": replay.ReplayStreams}[replay_kind]
+  drawn = rule.indices
+  n = len(digits.y_train)
+  monkeypatch.setattr(rule, "indices", lambda self, t, end: drawn(
+      self, t, tf.minimum(tf.cast(end, tf.int64) + 16, n)))
+  config = online.OnlineConfig(replay_kind=replay_kind, **LEAK_CHECK)
+  y = digits.y_train.astype(np.int32)
+  alice = _learner_log_probs(mlp_fn, digits, y, config)
+  bob = _as_bob(mlp_fn, digits, y, config)
+  np.testing.assert_array_equal(bob[:16], alice[:16])
+  assert not np.array_equal(bob, alice)
 
 
 def test_lookup_model_learns_each_label_in_one_step_yet_pays_uniform():
@@ -300,8 +336,9 @@ def test_online_experiment_end_to_end_and_switchable_with_a_block_run(
   assert len(mixed.strategy_names) == 3  # the two runs and uniform
   np.testing.assert_allclose(mixed.strategy_bits[0], runs[0].per_sample_bits)
   headline = mixed.methods["mixture"]
-  # The switch code may follow the online run: it pays its setting too.
-  assert mixed.setting_bits == 3.0
+  # The switch code may follow either run at any sample: it sends every
+  # run's setting first (issue 25: not only on the samples it follows them).
+  assert (mixed.runs_setting_bits, mixed.setting_bits) == (3.0, 0.0)
   assert mixed.codelength_bits == headline.bits + 3.0
   assert headline.bits <= (min(r.codelength_bits - r.setting_bits
                                for r in runs) + headline.overhead_bits + 1e-6)

@@ -530,6 +530,20 @@ def test_runs_of_different_code_versions_are_flagged(results_dir, tmp_path):
   assert "`000000000000`" in text
 
 
+def test_one_code_version_written_from_several_commits_names_them_all(
+    tmp_path):
+  """The same sources committed twice: the line names both commits."""
+  root = str(tmp_path)
+  for model, commit in (("mlp", "a" * 40), ("lenet", "b" * 40)):
+    record = _prequential_record(model, (1.0, 0.5), 0.9)
+    record["code_version"] = dict(record["code_version"], git_commit=commit,
+                                  git_dirty=model == "lenet")
+    _write(root, f"digits/prequential_{model}", record)
+  line = formats.versions_markdown(report.load_runs(root))
+  assert "all runs come from the same code" in line
+  assert ("commits aaaaaaaaaa, bbbbbbbbbb with uncommitted changes" in line)
+
+
 def test_rows_of_a_shortest_code_recipe_name_the_recipe(tmp_path):
   """A run of configs/shortest_fashion_mnist.py (config.recipe set) is told
   apart from the paper's run of the same model by its recipe's name."""

@@ -26,6 +26,13 @@ Quantisation of one row of log-probabilities ``l`` (nats, any normalisation):
 so its "fast" quantiser (``floor(cumsum * (2**24 - K) / sum) + j``, with
 scale exactly 1) returns the cumulative masses unchanged.
 
+What the file costs over the codelength is bounded from both sides
+(:func:`quantized_bits_bounds`, :func:`payload_bits_bounds`): quantising a
+label of probability p costs between ``-log2(p + (K/T)(1 - p))`` and
+``-log2 p - log2(1 - K/T)`` bits (``T = 2**PRECISION``); the coder's payload
+lies between those quantised bits and 64 bits plus ``-log2(1 - 2**-8)`` a
+label more.
+
 Example::
 
     masses = quantize_log_probs(log_probs)          # (n, K) int64
@@ -42,6 +49,8 @@ import numpy as np
 
 PRECISION = 24  # constriction's range coder: 32-bit words, 24-bit masses
 TOTAL = 1 << PRECISION
+_WORD_BITS = 32   # constriction.stream.queue.RangeEncoder's words ...
+_STATE_BITS = 64  # ... and its state (lower end and range of the interval)
 _MIN_LOG = -60.0
 _LN2 = math.log(2.0)
 _TAYLOR_DEGREE = 13
@@ -110,6 +119,52 @@ def quantized_bits(masses: np.ndarray, labels: np.ndarray) -> float:
   masses, labels = _check(masses, labels)
   chosen = masses[np.arange(len(labels)), labels].astype(np.float64)
   return float(np.sum(PRECISION - np.log2(chosen)))
+
+
+def quantized_bits_bounds(float_bits: np.ndarray, num_classes: int,
+                          row_sum_bits: float = 0.0) -> tuple:
+  """``(low, high)``: what :func:`quantized_bits` can be for labels whose
+  float codelengths are ``float_bits``.
+
+  A label of probability ``p = 2**-f`` in its row gets ``m = 1 + floor(p (T
+  - K))`` units, plus at most ``K - 1`` if it is the row's largest (step 5
+  of the module docstring), so ``p (T - K) < m <= p (T - K) + K``: its
+  quantised bits ``-log2(m / T)`` lie in ``[-log2(p + (K/T)(1 - p)), f -
+  log2(1 - K/T))``. Summed over the labels.
+
+  Args:
+    float_bits: (n,) each label's ``-log2 p`` under its (mixed) row.
+    num_classes: K.
+    row_sum_bits: rows summing to within ``2**±row_sum_bits`` of 1 (float32
+      log-softmax: about 1e-6) widen each label's interval by that much.
+  """
+  f = np.asarray(float_bits, np.float64)
+  p = np.exp2(-f)
+  k_over_t = num_classes / TOTAL
+  low = -np.log2(p + k_over_t * (1.0 - p)) - row_sum_bits
+  high = f - math.log2(1.0 - k_over_t) + row_sum_bits
+  return float(low.sum()), float(high.sum())
+
+
+def payload_bits_bounds(quantized: float, n: int) -> tuple:
+  """``(low, high)``: what the payload of ``n`` labels whose quantised
+  bits are ``quantized`` can be, in bits.
+
+  constriction's range coder keeps an interval of width ``range`` in
+  ``[2**32, 2**64)`` after each label, below ``E`` words it has written;
+  coding a label of ``m`` units makes ``range`` ``floor(range / T) m``, at
+  most ``range m / T`` and more than ``range (m / T)(1 - 2**-8)``. Its
+  final interval, ``range / 2**(64 + 32 E)`` of the unit, is thus at most
+  ``2**-quantized`` and above ``2**-(quantized + n delta)``, ``delta =
+  -log2(1 - 2**-8)`` (0.0056 bits). Sealing writes one word, or two, so the
+  payload ``32 (E + 1)`` to ``32 (E + 2)`` bits lies in ``[quantized,
+  quantized + 64 + n delta]`` (no word for no label).
+  """
+  if n == 0:
+    return 0.0, 0.0
+  smallest_range = 2.0**(_STATE_BITS - _WORD_BITS)
+  delta = -math.log2(1.0 - TOTAL / smallest_range)
+  return quantized, quantized + 2 * _WORD_BITS + n * delta
 
 
 def _check(masses: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray,

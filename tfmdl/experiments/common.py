@@ -9,6 +9,7 @@ from tfmdl import data
 from tfmdl import ledger
 from tfmdl import models
 from tfmdl.models import adapter
+from tfmdl.models import memory
 from tfmdl import results
 from tfmdl.bits import units
 from tfmdl.bits.uniform import uniform_bits
@@ -23,20 +24,28 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
       num_train=config.num_train, num_test=config.num_test)
 
 
-def model_fn(config: ml_collections.ConfigDict,
-             dataset: data.Dataset) -> adapter.ModelFn:
+# Copies of the weights that any training here holds at least: the model,
+# its gradients and Adam's two moments.
+TRAINING_COPIES = 4
+
+
+def model_fn(config: ml_collections.ConfigDict, dataset: data.Dataset, *,
+             copies: int = TRAINING_COPIES) -> adapter.ModelFn:
   """``seed -> fresh zoo model`` for ``config.model`` on ``dataset``, named
   by the zoo name and its options in the run ledger.
 
-  The model is built once here, so that an unknown name or option is refused
-  (``ValueError``) before the experiment touches its workdir.
+  The model is built once here, so that an unknown name or option, or a
+  model whose ``copies`` copies of its weights exceed the machine's memory
+  (:func:`tfmdl.models.memory.weights_within`), is refused (``ValueError``)
+  before the experiment touches its workdir.
   """
   options = config.model_options.to_dict()
   build = lambda seed: models.build(config.model, dataset.input_shape,
                                     dataset.num_classes, seed=seed, **options)
-  return adapter.as_model_fn(build, dataset.num_classes,
-                             example=dataset.x_train[:8], name=config.model,
-                             description=options)
+  with memory.weights_within(copies, what=f"model {config.model!r}"):
+    return adapter.as_model_fn(build, dataset.num_classes,
+                               example=dataset.x_train[:8], name=config.model,
+                               description=options)
 
 
 def _flat(prefix: str, values: dict) -> dict:

@@ -11,6 +11,7 @@ labels. The file format, its checks and its limits are
 config (``bin/compress``, ``bin/decompress``; docs/compression.md).
 """
 
+import contextlib
 import dataclasses
 import io
 import math
@@ -19,12 +20,14 @@ from typing import Optional
 
 import ml_collections
 import numpy as np
+import tensorflow as tf
 
 from tfmdl import results
 from tfmdl import training
 from tfmdl.bits.uniform import uniform_bits
 from tfmdl.codes import prequential as prequential_codes
 from tfmdl.codes import registry
+from tfmdl.codes.prequential import code as prequential_code
 from tfmdl.codes.prequential import label_file
 from tfmdl.data import Dataset
 from tfmdl.data import labelled
@@ -50,7 +53,9 @@ class CompressResult:
   of the payload, not part of the code). ``overhead_bits = payload_bits -
   codelength_bits`` splits into the cost of quantising probabilities
   (``quantization_bits``) and the range coder's termination and word
-  rounding (``coder_bits``).
+  rounding (``coder_bits``). ``per_sample_bits`` are the codelength's
+  bits of each label, in transmission order (the coder's guarantees,
+  :func:`tfmdl.bits.label_coding.quantized_bits_bounds`, are per label).
   """
   path: str
   n: int
@@ -61,6 +66,7 @@ class CompressResult:
   codelength_bits: float
   quantized_bits: float
   wall_s: float
+  per_sample_bits: np.ndarray = dataclasses.field(repr=False, compare=False)
 
   @property
   def file_bits(self) -> int:
@@ -119,7 +125,8 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
   """The header of a labels file: what Bob needs to decode, and can check
   before he does. Nothing in it depends on the labels.
 
-  Fields: ``code`` (``"prequential"``), ``config``
+  Fields: ``code`` (the registry's name of the code: ``"prequential"``
+  for the block learner, ``"online"``), ``config``
   (:func:`decoding_settings`), ``inputs_fingerprint``
   (:func:`tfmdl.data.labelled.inputs_fingerprint`), ``environment``
   (:func:`label_file.environment`) and ``replicas``, the number of replicas
@@ -128,7 +135,8 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
   seeds, n and K follow from the config and the inputs.
   """
   return {
-      "code": "prequential",
+      "code": prequential_code.code_name(
+          prequential.learner_config(config)),
       "config": decoding_settings(config),
       "inputs_fingerprint": labelled.inputs_fingerprint(dataset.x_train),
       "environment": label_file.environment(),
@@ -153,10 +161,11 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
   strategy = training.get_strategy(config.strategy)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
-  encoded = label_file.encode_labels(
-      common.model_fn(config, dataset), dataset.x_train, dataset.y_train,
-      dataset.num_classes, _protocol_config(config), learner, strategy,
-      source="bin/compress")
+  with _out_of_memory_in_one_line():
+    encoded = label_file.encode_labels(
+        _model_fn(config, dataset, learner), dataset.x_train,
+        dataset.y_train, dataset.num_classes, _protocol_config(config),
+        learner, strategy, source="bin/compress")
   written = label_file.write_file(
       path, file_header(config, dataset, strategy.num_replicas_in_sync),
       encoded.payload, label_file.labels_checksum(dataset.y_train))
@@ -165,7 +174,8 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
       header_bits=written.header_bits, payload_bits=written.payload_bits,
       checks_bits=written.checks_bits, codelength_bits=encoded.float_bits,
       quantized_bits=encoded.quantized_bits,
-      wall_s=time.perf_counter() - began)
+      wall_s=time.perf_counter() - began,
+      per_sample_bits=encoded.per_sample_bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,18 +193,21 @@ def decompress(path: str, out: str, *, force: bool = False,
   """Decode the labels in ``path`` and write them to ``out`` (``.npy``).
 
   Loads the inputs named by the header's config (``data_dir`` overrides
-  where to find them), checks them and the environment, replays the
-  training and checks the decoded labels' checksum before writing anything.
+  where to find them), checks them and the environment, refuses a model
+  larger than the machine's memory before building it, replays the training
+  and checks the decoded labels' checksum before writing anything.
 
   Raises:
     ValueError: bad or damaged file, other inputs, another environment
-      (unless ``force``), another number of replicas, or decoded labels
-      that fail the checksum.
+      (unless ``force``), another number of replicas, a model or training
+      that needs more memory than there is, or decoded labels that fail the
+      checksum.
   """
   began = time.perf_counter()
   labels_file = label_file.read_file(path)
   saved = labels_file.header
   config = decoding_config(saved["config"])
+  learner = prequential.learner_config(config)
   if data_dir is not None:
     config.data_dir = data_dir
   # First: a multi-worker strategy must exist before TensorFlow runs anything.
@@ -208,10 +221,10 @@ def decompress(path: str, out: str, *, force: bool = False,
     raise ValueError(f"the inputs differ from those {path} was encoded with "
                      "(inputs fingerprint mismatch: other data, order or "
                      "preprocessing)")
-  y = label_file.decode_labels(
-      common.model_fn(config, dataset), x, dataset.num_classes,
-      labels_file.payload, _protocol_config(config),
-      prequential.learner_config(config), strategy)
+  with _out_of_memory_in_one_line():
+    y = label_file.decode_labels(
+        _model_fn(config, dataset, learner), x, dataset.num_classes,
+        labels_file.payload, _protocol_config(config), learner, strategy)
   y = y.astype(dataset.y_train.dtype)
   if label_file.labels_checksum(y) != labels_file.labels_checksum:
     raise ValueError(
@@ -225,6 +238,27 @@ def decompress(path: str, out: str, *, force: bool = False,
   return DecompressResult(path=out, n=len(y), num_classes=dataset.num_classes,
                           environment_diffs=tuple(diffs),
                           wall_s=time.perf_counter() - began)
+
+
+def _model_fn(config: ml_collections.ConfigDict, dataset: Dataset,
+              learner: prequential_code.LearnerConfig):
+  """The config's model, refused before it is built when the weights that
+  ``learner`` holds exceed the machine's memory."""
+  return common.model_fn(config, dataset,
+                         copies=prequential_code.weight_copies(learner))
+
+
+@contextlib.contextmanager
+def _out_of_memory_in_one_line():
+  """TensorFlow's ``ResourceExhaustedError`` (a GPU's memory, which
+  :func:`_model_fn` does not check, or the batches) as a one-line
+  ``ValueError``."""
+  try:
+    yield
+  except tf.errors.ResourceExhaustedError as e:
+    first = (e.message or type(e).__name__).strip().splitlines()[0]
+    raise ValueError(f"out of memory: the model or its batches need more "
+                     f"memory than this device has ({first})") from e
 
 
 def _protocol_config(config: ml_collections.ConfigDict

@@ -151,11 +151,15 @@ def versions_markdown(runs: Sequence[loading.Run]) -> str:
   def described(version, its_runs):
     if version is None:
       return f"{len(its_runs)} runs with no recorded version"
-    cv = its_runs[0].record["code_version"]
-    commit = ("" if not cv.get("git_commit") else
-              f", commit {cv['git_commit'][:10]}"
-              + (" with uncommitted changes" if cv.get("git_dirty") else ""))
-    return f"{len(its_runs)} runs of `{version[:12]}`{commit}"
+    commits = sorted({
+        r.record["code_version"].get("git_commit", "")[:10]
+        + (" with uncommitted changes"
+           if r.record["code_version"].get("git_dirty") else "")
+        for r in its_runs if r.record["code_version"].get("git_commit")})
+    named = ("" if not commits else
+             f", commit{'s' if len(commits) > 1 else ''} "
+             + ", ".join(commits))
+    return f"{len(its_runs)} runs of `{version[:12]}`{named}"
 
   if len(versions) == 1:
     ((version, its_runs),) = versions.items()

@@ -116,6 +116,16 @@ def work(learner: LearnerConfig, timesteps: Sequence[int],
   return float(sum(bounds[i][0] for i in blocks))
 
 
+def weight_copies(learner: LearnerConfig) -> int:
+  """Copies of the model's weights that ``learner`` holds at once (what a
+  run needs at least, :func:`tfmdl.models.memory.weights_within`): the
+  model, its gradients and Adam's two moments, and the block learner's best
+  epoch or each online member's EMA twin, times the ensemble's members."""
+  if isinstance(learner, OnlineConfig):
+    return (4 + (learner.ema_decay > 0)) * learner.ensemble
+  return 5
+
+
 def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
                   config: PrequentialConfig, *,
                   indices: Optional[Sequence[int]] = None,

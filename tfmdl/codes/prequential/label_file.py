@@ -1,14 +1,16 @@
 """Real lossless compression of a data set's labels with the prequential code.
 
 The prequential codelength (:mod:`tfmdl.codes.prequential`) counts bits that a range
-coder would write; this module writes them. Alice (:func:`encode_labels`)
-replays the prequential training block by block: the first block is coded with
-the (quantised) uniform distribution, every next block with the probabilities
-of a model trained on the prefix only. Bob (:func:`decode_labels`) holds the
-inputs and the payload; he decodes a block, trains the next block's model on
-the labels decoded so far -- the same training, from the same seeds -- and
-goes on. ``bin/compress`` and ``bin/decompress`` run both from a config and
-write and read the file (docs/compression.md).
+coder would write; this module writes them, with either learner. Alice
+(:func:`encode_labels`) runs the prequential protocol unit by unit (a block
+of the schedule for the block learner, a minibatch for the online learner):
+the first block is coded with the (quantised) uniform distribution, every
+later label with the probabilities of a model that learned from the labels
+before its unit only. Bob (:func:`decode_labels`) holds the inputs and the
+payload; he decodes a unit, lets the learner learn from the labels decoded
+so far -- the same training, from the same seeds -- and goes on. ``bin/compress``
+and ``bin/decompress`` run both from a config and write and read the file
+(docs/compression.md).
 
 File layout (format version 2; integers little-endian)::
 
@@ -130,11 +132,15 @@ class EncodedLabels:
     float_bits: the prequential codelength from the same log-probabilities
       (first block uniform), in bits.
     quantized_bits: ``sum -log2 q(y)`` under the quantised probabilities.
+    per_sample_bits: each label's bits in ``float_bits``, in transmission
+      order (the coder's guarantees are per label:
+      :func:`tfmdl.bits.label_coding.quantized_bits_bounds`).
   """
   payload: bytes
   timesteps: tuple
   float_bits: float
   quantized_bits: float
+  per_sample_bits: np.ndarray = dataclasses.field(repr=False, compare=False)
 
   @property
   def payload_bits(self) -> int:
@@ -196,8 +202,10 @@ def encode_labels(model_fn, x: np.ndarray, y: np.ndarray, num_classes: int,
           model_fn, {"prequential": config,
                      learner_name(learner): learner}),
       codelength_bits=counter.float_bits(), source=source))
-  return EncodedLabels(encoder.payload(), encoder.timesteps,
-                       counter.float_bits(), encoder.quantized_bits)
+  return EncodedLabels(
+      encoder.payload(), encoder.timesteps, counter.float_bits(),
+      encoder.quantized_bits,
+      np.concatenate([b.per_sample_bits for b in counter.blocks()]))
 
 
 def decode_labels(model_fn, x: np.ndarray, num_classes: int, payload: bytes,
