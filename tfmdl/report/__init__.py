@@ -12,8 +12,10 @@ and bin/tune) and writes into the output folder:
   the runs with their wall times;
 * ``figure1.png``: variational objective and its KL part per epoch, true
   against random labels;
-* ``figure2_<dataset>.png``: the four panels of the paper's Figure 2 per
-  prequential run, against samples transmitted;
+* ``figure2_<dataset>_<group>.png``: the four panels of the paper's
+  Figure 2, against samples transmitted, one figure per group of
+  prequential runs (``block``, ``online``, ``recipes``; at most five runs
+  each, every curve labelled by what tells it apart);
 * ``figure3_<dataset>.png``: switch and self-switch against the plain
   prequential codes, cumulative codelength minus the best of those (the
   design of ``bin/switch``'s ``figure3_cumulative.png`` too);
@@ -39,6 +41,8 @@ One job per module; each imports only from the modules above it:
 * ``tables``: Table 1 and Table 2 as data;
 * ``formats``: the tables in Markdown and CSV, the inventory, report.md;
 * ``figures``: Figures 1 to 3 with matplotlib, as PNG bytes;
+* ``pages``: the marked sections of hand-written pages (README.md,
+  docs/results.md) made from the runs (``bin/report --pages``);
 * ``paid``: the setting bits paid against the run ledger;
 * ``tensorboard``: the figures as TensorBoard images;
 * this module: :func:`write_report`, which writes them all.

@@ -26,6 +26,12 @@ TUNE_PREFIX = "tune/"
 # The registry's codes, and searches over the tunable ones.
 CODES = tuple(registry.CODES) + (TUNE_PREFIX + "prequential",
                                  TUNE_PREFIX + "variational")
+# Codes as results.json files of format version 1 named them before the
+# code registry (the online learner was then code "prequential" with
+# ``learner: "online"``): read under today's names.
+FORMER_NAMES = {"twopart_float32": "two_part_float32",
+                "twopart_compressed": "two_part_compressed",
+                "twopart_subspace": "two_part_subspace"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +68,8 @@ def read_record(path: str) -> dict:
 
   Raises:
     ValueError: (one line, naming ``path``) not a JSON object, another (or
-      no) ``format_version``, a missing field or an unknown code.
+      no) ``format_version``, a missing field or an unknown code (a
+      former name, :data:`FORMER_NAMES`, is read as today's).
   """
   try:
     record = results.read_json(path)
@@ -83,6 +90,9 @@ def read_record(path: str) -> dict:
   missing = [f for f in REQUIRED_FIELDS if f not in record]
   if missing:
     raise ValueError(f"{path} lacks the field(s) {', '.join(missing)}")
+  record["code"] = FORMER_NAMES.get(record["code"], record["code"])
+  if record["code"] == "prequential" and record.get("learner") == "online":
+    record["code"] = "online"
   if record["code"] not in CODES:
     raise ValueError(f"{path} holds the unknown code {record['code']!r}; "
                      f"known: {', '.join(CODES)}")
