@@ -453,7 +453,8 @@ def test_bin_report_smoke(results_dir, tmp_path, run_bin):
   assert proc.returncode == 0, proc.stderr[-2000:]
   runs = report.load_runs(results_dir)
   assert proc.stdout.startswith(
-      f"report of {len(runs)} runs (1 on random labels) from {results_dir}")
+      f"report of {len(runs)} runs (1 on random labels) and 0 loss-data "
+      f"curves from {results_dir}")
   assert {"table1.md", "table2.md", "report.md"} <= set(os.listdir(out))
 
 
@@ -792,3 +793,43 @@ def test_bin_report_fills_pages(results_dir, tmp_path, run_bin):
   assert page.read_text() == pages.fill(
       PAGE, report.load_runs(results_dir),
       pages.Where(str(tmp_path), str(tmp_path / "out")))
+
+
+CURVE = dict(sizes=[10, 100, 1000], loss_bits=[3.0, 1.2, 0.4], num_classes=10,
+             accuracy=[0.2, 0.7, 0.9])
+
+
+def test_loss_data_curves_are_drawn_labelled_by_folder(tmp_path):
+  """A folder with loss-data curves only: each drawn, labelled by its
+  folder, in figures of at most five curves; report.md shows them."""
+  root = tmp_path / "curves"
+  for i in range(6):
+    results.write_json(str(root / f"encoder_{i}" / "tb" /
+                           results.LOSS_DATA_CURVE), CURVE)
+  runs, curves = report.load(str(root))
+  assert runs == [] and list(curves) == [
+      f"encoder_{i}/tb" for i in range(6)]
+  assert curves["encoder_0/tb"].loss_bits == (3.0, 1.2, 0.4)
+  made = figures.loss_data_figures(curves)
+  assert sorted(made) == ["loss_data_1", "loss_data_2"]
+  _check_readable(made)
+  labels = [line.get_label() for fig in made.values()
+            for line in fig.axes[0].get_lines()
+            if line.get_label().startswith("encoder")]
+  assert labels == list(curves)
+  out = str(tmp_path / "out")
+  written = report.write_report(runs, out, curves=curves)
+  assert {"loss_data_1.png", "loss_data_2.png"} <= set(written)
+  assert "](loss_data_1.png)" in _read(out, "report.md")
+
+
+def test_a_bad_curve_or_an_empty_folder_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="no results.json or loss_data.json"):
+    report.load(str(tmp_path))
+  path = tmp_path / "a" / results.LOSS_DATA_CURVE
+  results.write_json(str(path), dict(CURVE, sizes=[100, 10, 1000]))
+  with pytest.raises(ValueError, match=f"^{path}: sizes must be strictly "):
+    report.load(str(tmp_path))
+  results.write_json(str(path), dict(CURVE, extra=1))
+  with pytest.raises(ValueError, match=f"^{path} is not a loss-data curve"):
+    report.load(str(tmp_path))

@@ -19,6 +19,9 @@ and bin/tune) and writes into the output folder:
 * ``figure3_<dataset>.png``: switch and self-switch against the plain
   prequential codes, cumulative codelength minus the best of those (the
   design of ``bin/switch``'s ``figure3_cumulative.png`` too);
+* ``loss_data.png``: the loss-data curves found below the folder
+  (``tfmdl.loss_data_curve(..., logdir=...)`` writes them), labelled by
+  folder;
 * ``tb/report/``: the same figures as TensorBoard images (tags
   ``report/<figure>``), those of the latest report only;
 * in report.md, each run's setting bits beside the run ledger's count of
@@ -49,7 +52,7 @@ One job per module; each imports only from the modules above it:
 """
 
 import os
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from tfmdl import ledger
 from tfmdl import results
@@ -58,19 +61,22 @@ from tfmdl.report import formats
 from tfmdl.report import paid
 from tfmdl.report import tables
 from tfmdl.report import tensorboard
+from tfmdl.report.loading import load
 from tfmdl.report.loading import load_runs
 from tfmdl.report.loading import Run
 
-__all__ = ["load_runs", "write_report"]
+__all__ = ["load", "load_runs", "write_report"]
 
 TENSORBOARD = "tb/report"
 
 
 def write_report(runs: Sequence[Run], out: str,
-                 book: Optional[ledger.Ledger] = None) -> list:
+                 book: Optional[ledger.Ledger] = None,
+                 curves: Optional[Mapping] = None) -> list:
   """Write the tables, report.md, the figures and their TensorBoard images
   into ``out``; ``book`` is the run ledger the setting bits are checked
-  against (the default one when None).
+  against (the default one when None); ``curves`` the loss-data curves
+  drawn (:func:`tfmdl.report.loading.load_curves`).
 
   Returns:
     The names of the files written (relative to ``out``), the TensorBoard
@@ -84,8 +90,9 @@ def write_report(runs: Sequence[Run], out: str,
     markdown.append(formats.table_markdown(table, out))
     written[f"{name}.md"] = markdown[-1]
     written[f"{name}.csv"] = formats.table_csv(table, out)
-  pngs = {name: figures.png_bytes(fig)
-          for name, fig in figures.all_figures(runs).items()}
+  made = {**figures.all_figures(runs),
+          **figures.loss_data_figures(curves or {})}
+  pngs = {name: figures.png_bytes(fig) for name, fig in made.items()}
   book = book or ledger.Ledger()
   written["report.md"] = formats.report_markdown(
       runs, markdown, list(pngs), out,

@@ -8,7 +8,9 @@
   curve labelled by what tells it apart (:func:`curve_labels`);
 * :func:`figure3`: switch and self-switch codes against the prequential
   codes they switch between (the cumulative panel of the paper's Figure 3),
-  drawn by :func:`switch_figure`, which ``bin/switch`` uses too.
+  drawn by :func:`switch_figure`, which ``bin/switch`` uses too;
+* :func:`loss_data_figures`: the loss-data curves found beside the runs
+  (:mod:`tfmdl.report.loss_data` draws them).
 
 Figures are drawn on matplotlib's Agg canvas without pyplot: no display is
 needed and no figure is left open in a global registry.
@@ -25,13 +27,15 @@ from absl import logging
 import numpy as np
 
 from tfmdl.bits import units
+from tfmdl.bits.loss_data import LossDataCurve
 from tfmdl.report import loading
+from tfmdl.report import loss_data
 from tfmdl.report import tables
 
 # Runs per panel at most: more curves cannot be told apart.
 MAX_CURVES = 5
 # The gid of reference lines (uniform, chance), which are not runs.
-REFERENCE = "reference"
+REFERENCE = loss_data.REFERENCE
 
 
 def _new_figure(rows: int, cols: int, width: float, height: float):
@@ -350,6 +354,20 @@ def figure_plan(runs: Sequence[loading.Run]) -> dict:
 def all_figures(runs: Sequence[loading.Run]) -> dict:
   """``name -> matplotlib Figure`` of every figure the runs allow."""
   return {name: draw() for name, draw in figure_plan(runs).items()}
+
+
+def loss_data_figures(curves: Mapping[str, LossDataCurve]) -> dict:
+  """The loss-data curves (``{folder: curve}``,
+  :func:`loading.load_curves`), each labelled by its folder, as
+  ``loss_data`` (``loss_data_1``, ``loss_data_2``... by :data:`MAX_CURVES`)
+  -> matplotlib Figure."""
+  names = list(curves)
+  count = math.ceil(len(names) / MAX_CURVES)
+  return {("loss_data" if count == 1 else f"loss_data_{i + 1}"):
+          loss_data.loss_data_figure({
+              name: curves[name]
+              for name in names[i * MAX_CURVES:(i + 1) * MAX_CURVES]})
+          for i in range(count)}
 
 
 def png_bytes(fig) -> bytes:

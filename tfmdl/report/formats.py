@@ -147,6 +147,8 @@ def versions_markdown(runs: Sequence[loading.Run]) -> str:
   """One line on the code versions that wrote the runs (results.json's
   ``code_version``), a warning when there are several."""
   versions = loading.code_versions(runs)
+  if not versions:
+    return ""
 
   def described(version, its_runs):
     if version is None:
