@@ -50,11 +50,12 @@ TABLE2_CAPTION = (
     "Carlo estimate of a bits-back code.")
 
 
-def kbits_text(bits: float) -> str:
+def _kbits(bits: float) -> str:
   return f"{units.bits_to_kbits(bits):.3f}"
 
 
 def accuracy_text(accuracy: Optional[float]) -> str:
+  """A test accuracy in percent, or :data:`MISSING`."""
   return MISSING if accuracy is None else f"{100 * accuracy:.2f}%"
 
 
@@ -75,7 +76,7 @@ def table_markdown(table: tables.Table, out: str) -> str:
       if cell is None:
         values += [MISSING] * 4
         continue
-      kbits = kbits_text(cell.codelength_bits)
+      kbits = _kbits(cell.codelength_bits)
       values += [f"**{kbits}**" if cell.best else kbits,
                  f"{cell.compression_ratio:.4f}",
                  accuracy_text(cell.test_accuracy),
@@ -133,7 +134,7 @@ def inventory_markdown(runs: Sequence[loading.Run], out: str) -> str:
                else f"`{run.code_version[:12]}`")
     lines.append(f"| {run.link(out)} | {code} | {r['dataset']} | "
                  f"{tables.model_label(run)} | {labels} | {r['n']} | "
-                 f"{kbits_text(r['codelength_bits'])} | {_wall(r)} | {version} |")
+                 f"{_kbits(r['codelength_bits'])} | {_wall(r)} | {version} |")
   alone = sum(run.record.get("own_wall_s", run.record["wall_s"])
               for run in runs)
   return "\n".join(lines) + (

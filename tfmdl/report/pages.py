@@ -144,7 +144,9 @@ def _table(layout):
 def _settings(record: dict) -> str:
   """An online run's settings in words: minibatches, replay, schedule,
   ensemble, augmentation."""
-  online = record.get("config", {}).get("online", {})
+  if record.get("learner") != "online":
+    return "block learner"
+  online = record["config"]["online"]
   words = [f"minibatches of {online['batch_size']}",
            f"{online['replay']} replay steps"]
   if online.get("schedule") == "cosine":
@@ -192,23 +194,23 @@ def recipes(runs: Sequence[loading.Run], dataset: str, where: Where) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _kl_kbits(run: loading.Run) -> float:
+  """The KL part of a variational run's best grid point, in kbits."""
+  best = min(run.record["grid"], key=lambda p: p["codelength_bits"])
+  return units.bits_to_kbits(best["kl_bits"])
+
+
 def _figure1_note(runs, dataset) -> list:
-  notes = []
-  for true, random in figures.figure1_pairs(runs):
-    if true.record["dataset"] != dataset:
-      continue
-    def kl(run):
-      return units.bits_to_kbits(min(
-          run.record["grid"], key=lambda p: p["codelength_bits"])["kl_bits"])
-    notes.append(
-        f"Figure 1, {dataset}, {tables.model_label(true)}: with random "
-        "labels the variational codelength is "
-        f"{_kbits(random.record['codelength_bits'])} kbits, "
-        f"above the uniform {_kbits(true.record['uniform_bits'])}"
-        f", with a KL of {kl(random):.1f} kbits; with the true labels "
-        f"{_kbits(true.record['codelength_bits'])} kbits, of "
-        f"which {kl(true):.1f} kbits KL.")
-  return notes
+  return [
+      f"Figure 1, {dataset}, {tables.model_label(true)}: with random labels "
+      "the variational codelength is "
+      f"{_kbits(random.record['codelength_bits'])} kbits, above the uniform "
+      f"{_kbits(true.record['uniform_bits'])}, with a KL of "
+      f"{_kl_kbits(random):.1f} kbits; with the true labels "
+      f"{_kbits(true.record['codelength_bits'])} kbits, of which "
+      f"{_kl_kbits(true):.1f} kbits KL."
+      for true, random in figures.figure1_pairs(runs)
+      if true.record["dataset"] == dataset]
 
 
 def _figure3_note(runs, dataset) -> list:
