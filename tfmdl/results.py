@@ -26,6 +26,9 @@ from typing import Any, Optional
 import numpy as np
 
 FORMAT_VERSION = 1
+# A loss-data curve (:class:`tfmdl.bits.loss_data.LossDataCurve` as a JSON
+# object), written beside its TensorBoard scalars; bin/report draws it.
+LOSS_DATA_CURVE = "loss_data.json"
 # Metadata of a config dataclass field that never changes a label's
 # probability (logging, recorded curves, speed, a setting's price): left out
 # of a labels file's header and of the setting a run is counted under.
