@@ -18,7 +18,9 @@ Codes and their config sections (each a dataclass, its fields the options):
   ``max_epochs``, ``learning_rate``, ``batch_size``...); a stream is read
   block by block, ``shuffle_buffer`` bounding memory;
 * ``online``: ``prequential`` and ``online``
-  (:class:`~tfmdl.codes.prequential.OnlineConfig`);
+  (:class:`~tfmdl.codes.prequential.OnlineConfig`); a stream is read once,
+  in order, replayed from a memory of ``replay_memory`` samples (which a
+  stream needs: ``replay_memory=65536``, say);
 * ``variational``: ``variational`` and ``train`` (a model's Dense/Conv2D
   layers become Flipout layers; a Keras 3 model is translated to
   ``tf_keras`` first);
@@ -30,7 +32,7 @@ sections has it, or a whole section (``train=TrainConfig(...)`` or
 ``train={"learning_rate": 3e-3}``) when a name is in several
 (``learning_rate`` is in ``train`` and ``subspace``). An unknown or
 ambiguous option is refused in one line listing the known ones. Every code
-but the prequential one reads a stream into memory.
+but the prequential and online ones reads a stream into memory.
 
 Example::
 

@@ -33,6 +33,11 @@ LOSS_DATA_CURVE = "loss_data.json"
 # probability (logging, recorded curves, speed, a setting's price): left out
 # of a labels file's header and of the setting a run is counted under.
 SAME_BITS = {"changes_bits": False}
+# Metadata of a field added to a config after runs were counted in the run
+# ledger, whose default keeps the code those runs ran: at its default it is
+# left out of the setting a run is counted under, so that the same code keeps
+# the same setting (:func:`tfmdl.ledger.changing_fields`).
+LEFT_OUT_AT_DEFAULT = {"changes_bits": True, "left_out_at_default": True}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PACKAGE_DIR)
 # What :func:`source_sha256` covers, below the package's parent folder.
@@ -149,9 +154,12 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
-def write_npz(path: str, **arrays: np.ndarray) -> None:
-  """Write arrays to a compressed ``.npz`` at ``path``, atomically."""
-  _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+def write_npz(path: str, compressed: bool = True,
+              **arrays: np.ndarray) -> None:
+  """Write arrays to a ``.npz`` at ``path`` (compressed, or not: faster for
+  large float arrays), atomically."""
+  save = np.savez_compressed if compressed else np.savez
+  _atomic_write(path, lambda f: save(f, **arrays))
 
 
 def library_versions() -> dict:

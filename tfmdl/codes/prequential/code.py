@@ -32,6 +32,7 @@ from tfmdl import progress as progress_lib
 from tfmdl.bits import units
 from tfmdl.codes.prequential import protocol
 from tfmdl.codes.prequential.block import BlockLearner
+from tfmdl.codes.prequential.checkpoint import Checkpoint
 from tfmdl.codes.prequential.coders import BitCounter
 from tfmdl.codes.prequential.coders import no_training
 from tfmdl.codes.prequential.config import BlockConfig
@@ -85,8 +86,9 @@ def make_learner(model_fn, data: labelled.LabelledData,
   here, on a few of the inputs).
 
   Raises:
-    ValueError: a model that cannot be measured, or a ``shuffle_buffer``
-      for arrays or for the online learner.
+    ValueError: a model that cannot be measured, a ``shuffle_buffer`` for
+      arrays or for the online learner, or an online learner that cannot
+      read a stream as configured.
   """
   model_fn = adapter.as_model_fn(
       model_fn, data.num_classes,
@@ -96,10 +98,7 @@ def make_learner(model_fn, data: labelled.LabelledData,
     raise ValueError("shuffle_buffer bounds the memory of the block learner "
                      "on a tf.data stream only")
   if isinstance(learner, OnlineConfig):
-    if data.is_stream:
-      raise ValueError("the online learner reads arrays: pass arrays, or the "
-                       "block learner for a stream")
-    return OnlineEnsemble(model_fn, data.x, data.num_classes, learner,
+    return OnlineEnsemble(model_fn, data, data.num_classes, learner,
                           seed=config.seed, strategy=strategy)
   return BlockLearner(model_fn, data, config, learner, strategy,
                       shuffle_buffer=shuffle_buffer, progress=progress)
@@ -130,7 +129,8 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
                   config: PrequentialConfig, *,
                   indices: Optional[Sequence[int]] = None,
                   on_block: Optional[Callable[[BlockResult], None]] = None,
-                  progress=None) -> tuple:
+                  progress=None,
+                  checkpoint: Optional[Checkpoint] = None) -> tuple:
   """Alice's blocks of the schedule from ``learner``'s predictions.
 
   Args:
@@ -139,9 +139,12 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
     config: the protocol's constants.
     indices: the block learner's blocks to compute (each is independent of
       the others: shards, resumed runs); None for every unit.
-    on_block: called with each block as soon as it is finished.
+    on_block: called with each block as soon as it is finished (also with
+      the blocks a checkpoint restored finished).
     progress: a :class:`tfmdl.progress.Progress` advanced by each unit's
       work, with a note per block; None for none.
+    checkpoint: the online learner's: restored first (the run goes on from
+      its unit), saved as it falls due.
 
   Returns:
     The finished :class:`BlockResult` s, by index.
@@ -168,8 +171,22 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
       timesteps, data.num_classes, uniform_fallback=config.uniform_fallback,
       block_info=getattr(learner, "block_info", no_training),
       on_block=finished)
-  protocol.run(learner, [counter], data.y, units=indices,
-               on_unit=lambda p: progress.advance(p.weight))
+  if checkpoint is not None:
+    first = checkpoint.restore(learner, counter)
+    if first:
+      progress.note(f"resumed from {checkpoint.path} at unit {first} of "
+                    f"{len(learner.units)}")
+      progress.advance(float(learner.units[first - 1][1]))
+    for block in counter.blocks():
+      finished(block)
+    indices = range(first, len(learner.units))
+
+  def on_unit(prediction):
+    progress.advance(prediction.weight)
+    if checkpoint is not None:
+      checkpoint.after_unit(learner, counter, prediction)
+
+  protocol.run(learner, [counter], data.y, units=indices, on_unit=on_unit)
   return counter.blocks()
 
 

@@ -4,12 +4,14 @@ a unit.
 Minibatch t's prediction is the equal-weight average of the members'
 predictive distributions (one member without an ensemble), each of which
 depends on minibatches < t only (:class:`OnlineLearner`). Minibatch 0 is sent
-with the uniform code. Alice runs many minibatches per call; Bob one.
+with the uniform code. Alice runs many minibatches per call; Bob one. Between
+calls the members' state can be saved and restored (:meth:`OnlineEnsemble.
+state`), to resume a run.
 """
 
 import math
 import time
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +21,7 @@ from tfmdl.codes.prequential.online.config import OnlineConfig
 from tfmdl.codes.prequential.online.learner import OnlineLearner
 from tfmdl.codes.prequential.protocol import Learner
 from tfmdl.codes.prequential.protocol import Prediction
+from tfmdl.data.labelled import LabelledData
 
 
 def member_seeds(seed: int, ensemble: int) -> tuple:
@@ -43,14 +46,16 @@ class OnlineEnsemble(Learner):
     members: the :class:`OnlineLearner` of each member.
   """
 
-  def __init__(self, model_fn, x: np.ndarray, num_classes: int,
-               config: OnlineConfig, *, seed: int = 0,
+  def __init__(self, model_fn, x: Union[np.ndarray, LabelledData],
+               num_classes: int, config: OnlineConfig, *, seed: int = 0,
                strategy: Optional[tf.distribute.Strategy] = None):
+    """``x``: the inputs, an array or a :class:`~tfmdl.data.LabelledData`
+    (each member reads a stream on its own)."""
     self.config = config
     self.members = [OnlineLearner(model_fn, x, num_classes, config, strategy,
                                   seed=s)
                     for s in member_seeds(seed, config.ensemble)]
-    n, size = len(x), config.batch_size
+    n, size = self.members[0].n, config.batch_size
     self.units = tuple((s, min(s + size, n)) for s in range(0, n, size))
 
   @property
@@ -58,9 +63,35 @@ class OnlineEnsemble(Learner):
     """The first member's softmax temperature (forward calibration)."""
     return self.members[0].temperature
 
+  @property
+  def position(self) -> int:
+    """The units predicted so far (the next one to predict)."""
+    return self.members[0].position
+
+  def state(self) -> dict:
+    """Every member's :meth:`OnlineLearner.state`, keys prefixed by the
+    member (``"0/..."``)."""
+    return {f"{e}/{key}": value for e, member in enumerate(self.members)
+            for key, value in member.state().items()}
+
+  def restore(self, state: dict) -> None:
+    """Continue from a :meth:`state` of an ensemble built alike.
+
+    Raises:
+      ValueError: if the state is another ensemble's.
+    """
+    members = {key.split("/", 1)[0] for key in state}
+    if members != {str(e) for e in range(len(self.members))}:
+      raise ValueError(f"the saved online state has {len(members)} "
+                       f"member(s), this ensemble {len(self.members)}")
+    for e, member in enumerate(self.members):
+      prefix = f"{e}/"
+      member.restore({key[len(prefix):]: value for key, value in state.items()
+                      if key.startswith(prefix)})
+
   def predict(self, first: int, labels: np.ndarray, count: int) -> list:
     count = min(count, self.config.steps_per_call)
-    position = self.members[0].position
+    position = self.position
     if first != position:
       raise ValueError(f"the online learner is at minibatch {position}, "
                        f"asked for minibatch {first}")

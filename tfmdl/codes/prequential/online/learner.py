@@ -3,7 +3,10 @@
 :class:`OnlineLearner` holds the model, its weight average, the temperature
 and the replay rule, and runs the protocol of :mod:`tfmdl.codes.prequential.online` one
 iteration at a time or many at once, in one traced ``tf.function`` so that
-both sides compute the same floats.
+both sides compute the same floats. Its inputs come from arrays or from a
+``tf.data`` stream read once, in order (:mod:`~.inputs`): the same step, the
+same floats. Its whole state can be saved and restored between calls
+(:meth:`OnlineLearner.state`), so that a run resumes where it stopped.
 
 Under a ``tf.distribute`` strategy with several replicas (``MirroredStrategy``
 over GPUs or logical CPUs, ``MultiWorkerMirroredStrategy`` over machines) only
@@ -20,7 +23,7 @@ same number of replicas as Alice.
 """
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -29,9 +32,12 @@ from tfmdl import keras_compat
 from tfmdl import training
 from tfmdl.codes.prequential.online.calibration import TemperatureCalibrator
 from tfmdl.codes.prequential.online.config import OnlineConfig
+from tfmdl.codes.prequential.online.inputs import ArrayInputs
+from tfmdl.codes.prequential.online.inputs import StreamInputs
 from tfmdl.codes.prequential.online.replay import make_replay
 from tfmdl.codes.prequential.online.replay import replay_seed
 from tfmdl.codes.prequential.online.schedule import learning_rate_at
+from tfmdl.data.labelled import LabelledData
 from tfmdl.training.augment import augment_batch
 from tfmdl.training.ema import WeightAverage
 from tfmdl.training.step import gradient_step
@@ -52,26 +58,41 @@ class OnlineLearner:
       minibatch is split (module docstring); part of the code.
   """
 
-  def __init__(self, model_fn: Callable[[int], object], x: np.ndarray,
-               num_classes: int, config: OnlineConfig = OnlineConfig(),
+  def __init__(self, model_fn: Callable[[int], object],
+               x: Union[np.ndarray, LabelledData], num_classes: int,
+               config: OnlineConfig = OnlineConfig(),
                strategy: Optional[tf.distribute.Strategy] = None, *,
                seed: int = 0):
     """Build the model (and its EMA twin) from ``model_fn(seed)``; the
     replay and augmentation draws are seeded from ``seed`` too.
 
     The model, its average and its optimizer are built under ``strategy``'s
-    scope (mirrored on every replica); the temperature and the replay state
-    are not: they are computed outside the replicas (module docstring).
+    scope (mirrored on every replica); the temperature, the replay state and
+    the inputs are not: they are computed outside the replicas (module
+    docstring).
+
+    Args:
+      model_fn: ``model_fn(seed)``, a fresh model outputting logits.
+      x: the inputs in the agreed order: an array, or a
+        :class:`~tfmdl.data.LabelledData` (arrays, or a stream: read in
+        order, with uniform replay from a bounded memory).
+      num_classes: K.
+      config: the online code's settings.
+      strategy: a ``tf.distribute`` strategy; the default one when None.
+      seed: the member's seed.
 
     Raises:
       ValueError: no samples, a minibatch smaller than the number of
         replicas, ``jit_compile`` with several replicas (TensorFlow cannot
         run an XLA-compiled replica step inside the learner's traced loop),
-        or a model whose output is not ``num_classes`` logits.
+        a stream with replay streams or without a replay memory, or a model
+        whose output is not ``num_classes`` logits.
     """
     self._strategy = strategy or tf.distribute.get_strategy()
     self.num_replicas = self._strategy.num_replicas_in_sync
-    if len(x) < 1:
+    stream = isinstance(x, LabelledData) and x.is_stream
+    self.n = x.n if isinstance(x, LabelledData) else len(x)
+    if self.n < 1:
       raise ValueError("need at least one sample")
     if config.jit_compile and self.num_replicas > 1:
       raise ValueError("jit_compile runs the online learner on one replica; "
@@ -81,16 +102,33 @@ class OnlineLearner:
       raise ValueError(f"batch_size {config.batch_size} is smaller than the "
                        f"strategy's {self.num_replicas} replicas: every "
                        "replica needs a share of each minibatch")
+    if stream and config.replay and config.replay_kind != "uniform":
+      raise ValueError(
+          f"replay_kind={config.replay_kind!r} reads any sent sample, which a "
+          "tf.data stream cannot give: use replay_kind='uniform' with a "
+          "replay_memory")
+    if stream and config.replay and config.replay_memory is None:
+      raise ValueError(
+          "uniform replay of every sent sample (replay_memory=None) would hold "
+          "the whole tf.data stream in memory: set replay_memory, the number "
+          "of samples kept for replay (e.g. 65536)")
     self.config = config
     self.seed = seed
     self.num_classes = num_classes
-    self.n = len(x)
     self.num_minibatches = math.ceil(self.n / config.batch_size)
     self.position = 0
-    self._x = tf.convert_to_tensor(x)
     training.seed_everything(seed)
+    self._replay = make_replay(config.replay_kind, config.replay,
+                               config.batch_size, seed, self.n,
+                               config.stream_restarts, config.replay_memory)
+    if stream:
+      self._inputs = StreamInputs(
+          x, config.batch_size, self._replay.slots if config.replay else 0)
+    else:
+      self._inputs = ArrayInputs(x.x if isinstance(x, LabelledData) else x)
     with self._strategy.scope():
       self.model = self._build(model_fn)
+      self._random_state = training.resumable_random_state(self.model)
       self._average = (
           WeightAverage(self._build(model_fn), self.model, config.ema_decay)
           if config.ema_decay > 0 else None)
@@ -99,9 +137,6 @@ class OnlineLearner:
       self._optimizer.build(self.model.trainable_variables)
     self._calibrator = TemperatureCalibrator(num_classes,
                                              config.calibration_lr)
-    self._replay = make_replay(config.replay_kind, config.replay,
-                               config.batch_size, seed,
-                               config.stream_restarts)
     self._augment_seed = tf.constant(replay_seed(seed) + 1, tf.int64)
     self._iterate = tf.function(self._iterate_fn)
     self._step = (tf.function(self._train_step, jit_compile=True)
@@ -109,7 +144,7 @@ class OnlineLearner:
 
   def _build(self, model_fn):
     model = model_fn(self.seed)
-    logits = model(self._x[:1], training=False)
+    logits = model(self._inputs.example(), training=False)
     if logits.shape[-1] != self.num_classes:
       raise ValueError(f"the model outputs {logits.shape[-1]} logits, the "
                        f"data have {self.num_classes} classes")
@@ -123,6 +158,42 @@ class OnlineLearner:
   @property
   def temperature(self) -> float:
     return self._calibrator.temperature
+
+  def _state_variables(self) -> list:
+    """Every variable that the iterations change, in a fixed order."""
+    average = ([] if self._average is None else
+               list(self._average.average.variables) + [self._average.count])
+    return (list(self.model.variables) + self._random_state + average +
+            list(self._optimizer.variables) + self._calibrator.variables +
+            self._replay.variables + self._inputs.variables)
+
+  def state(self) -> dict:
+    """The learner's whole state between calls, as arrays: its position,
+    the weights, their average, the optimizers' slots, the temperature, the
+    random generators', the replay rule's and the inputs' states."""
+    arrays = {f"{i:04d}": v.numpy()
+              for i, v in enumerate(self._state_variables())}
+    return dict(arrays, position=np.int64(self.position))
+
+  def restore(self, state: dict) -> None:
+    """Continue from a :meth:`state` of a learner built alike.
+
+    Raises:
+      ValueError: if the state is another learner's (other variables).
+    """
+    variables = self._state_variables()
+    names = sorted(k for k in state if k != "position")
+    if names != [f"{i:04d}" for i in range(len(variables))] or any(
+        (v.shape.is_fully_defined() and
+         tuple(v.shape) != state[k].shape) or
+        np.dtype(v.dtype.as_numpy_dtype) != state[k].dtype
+        for k, v in zip(names, variables)):
+      raise ValueError("the saved online state is another learner's (its "
+                       "variables differ in number, shape or type)")
+    for name, variable in zip(names, variables):
+      variable.assign(state[name])
+    self.position = int(state["position"])
+    self._inputs.seek(self.position)
 
   def advance(self, y, count: int) -> np.ndarray:
     """Run ``count`` iterations; return the log-probs (nats) they predicted.
@@ -144,13 +215,13 @@ class OnlineLearner:
          else tf.convert_to_tensor(np.asarray(y, np.int32)))
     if y.shape != (self.n,):
       raise ValueError(f"y must have shape ({self.n},), got {y.shape}")
-    log_probs = self._iterate(self._x, y,
+    log_probs = self._iterate(self._inputs.handle(), y,
                               tf.constant(self.position, tf.int64),
                               tf.constant(count, tf.int64))
     self.position += count
     return log_probs.numpy()
 
-  def _iterate_fn(self, x, y, first, count):
+  def _iterate_fn(self, inputs, y, first, count):
     size = tf.constant(self.config.batch_size, tf.int64)
     out = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
                          infer_shape=False,
@@ -159,20 +230,20 @@ class OnlineLearner:
     for i in tf.range(count):
       t = first + i
       if t > 0:
-        self._learn(x, y, t - 1)
+        self._learn(inputs, y, t - 1)
       # The last iteration only learns (convolutions refuse empty batches).
       if t < self.num_minibatches:
         start = t * size
         logits = tf.cast(self.encoding_model(
-            x[start:tf.minimum(start + size, self.n)], training=False),
-                         tf.float32)
+            self._inputs.read(inputs, start, tf.minimum(start + size, self.n)),
+            training=False), tf.float32)
         log_probs = self._calibrator.log_probs(logits)
       else:
         log_probs = tf.zeros([0, self.num_classes])
       out = out.write(tf.cast(i, tf.int32), log_probs)
     return out.concat()
 
-  def _learn(self, x, y, t):
+  def _learn(self, inputs, y, t):
     """Calibrate on minibatch t's encoding logits, then 1 + R Adam steps."""
     start = t * self.config.batch_size
     end = tf.minimum(start + self.config.batch_size, self.n)
@@ -183,19 +254,24 @@ class OnlineLearner:
       self._optimizer.learning_rate.assign(learning_rate_at(
           t, self.num_minibatches, config.learning_rate, config.schedule,
           config.warmup, config.final_lr_fraction))
-    replay = self._replay.indices(t, end)
+    sent = self._inputs.sent(inputs, start, end)
+    samples = slots = tf.zeros([0, config.batch_size], tf.int64)
+    if self._replay.count:
+      admitted, offsets = self._replay.admit(t, start, end)
+      self._inputs.remember(admitted, tf.gather(sent, offsets))
+      samples, slots = self._replay.draw(t, end)
     for j in tf.range(self._replay.count + 1):
       if j == 0:
-        indices = tf.range(start, end)
+        x, labels = sent, y[start:end]
       else:
-        indices = replay[j - 1]
-      inputs = tf.gather(x, indices)
+        x = self._inputs.replayed(inputs, samples[j - 1], slots[j - 1])
+        labels = tf.gather(y, samples[j - 1])
       if config.augment:
-        inputs = augment_batch(
-            inputs, tf.random.experimental.stateless_fold_in(
+        x = augment_batch(
+            x, tf.random.experimental.stateless_fold_in(
                 tf.stack([self._augment_seed, t]), j),
             config.shift_pixels, config.flip)
-      self._step(inputs, tf.gather(y, indices))
+      self._step(x, labels)
 
   def _train_step(self, x, y):
     """One Adam step on the minibatch ``x, y`` (its mean NLL), split across
