@@ -44,8 +44,8 @@ def model_fn(config: ml_collections.ConfigDict, dataset: data.Dataset, *,
                                     dataset.num_classes, seed=seed, **options)
   with memory.weights_within(copies, what=f"model {config.model!r}"):
     return adapter.as_model_fn(build, dataset.num_classes,
-                               example=dataset.x_train[:8], name=config.model,
-                               description=options)
+                               example=dataset.train.inputs(0, 8),
+                               name=config.model, description=options)
 
 
 def _flat(prefix: str, values: dict) -> dict:
