@@ -186,7 +186,7 @@ class OnlineLearner:
     if names != [f"{i:04d}" for i in range(len(variables))] or any(
         (v.shape.is_fully_defined() and
          tuple(v.shape) != state[k].shape) or
-        np.dtype(v.dtype.as_numpy_dtype) != state[k].dtype
+        tf.as_dtype(v.dtype).as_numpy_dtype != state[k].dtype
         for k, v in zip(names, variables)):
       raise ValueError("the saved online state is another learner's (its "
                        "variables differ in number, shape or type)")
