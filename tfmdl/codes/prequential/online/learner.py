@@ -171,7 +171,7 @@ class OnlineLearner:
     """The learner's whole state between calls, as arrays: its position,
     the weights, their average, the optimizers' slots, the temperature, the
     random generators', the replay rule's and the inputs' states."""
-    arrays = {f"{i:04d}": v.numpy()
+    arrays = {_state_name(i): v.numpy()
               for i, v in enumerate(self._state_variables())}
     return dict(arrays, position=np.int64(self.position))
 
@@ -182,10 +182,9 @@ class OnlineLearner:
       ValueError: if the state is another learner's (other variables).
     """
     variables = self._state_variables()
-    names = sorted(k for k in state if k != "position")
-    if names != [f"{i:04d}" for i in range(len(variables))] or any(
-        (v.shape.is_fully_defined() and
-         tuple(v.shape) != state[k].shape) or
+    names = [_state_name(i) for i in range(len(variables))]
+    if set(state) != {*names, "position"} or any(
+        not tf.TensorShape(v.shape).is_compatible_with(state[k].shape) or
         tf.as_dtype(v.dtype).as_numpy_dtype != state[k].dtype
         for k, v in zip(names, variables)):
       raise ValueError("the saved online state is another learner's (its "
@@ -304,3 +303,7 @@ def replica_share(batch, size, num_replicas: int) -> tf.Tensor:
       tf.int32)
   return batch[replica * size // num_replicas:
                (replica + 1) * size // num_replicas]
+
+def _state_name(index: int) -> str:
+  """The key of the state's variable ``index``."""
+  return f"v{index:05d}"
