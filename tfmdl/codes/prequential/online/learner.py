@@ -304,6 +304,7 @@ def replica_share(batch, size, num_replicas: int) -> tf.Tensor:
   return batch[replica * size // num_replicas:
                (replica + 1) * size // num_replicas]
 
+
 def _state_name(index: int) -> str:
   """The key of the state's variable ``index``."""
   return f"v{index:05d}"
