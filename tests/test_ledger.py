@@ -83,6 +83,21 @@ def test_a_setting_is_what_changes_a_probability():
       prequential.PrequentialConfig(setting_bits=2.0))
 
 
+def test_a_field_added_since_keeps_the_setting_at_its_default():
+  """online.replay_memory came after runs were counted: at its default
+  (None: every sent sample, the code those runs ran) a setting is the same
+  as before it existed; any other value is another setting. The checkpoint
+  intervals change no bit at all."""
+  plain = ledger.changing_fields(prequential.OnlineConfig())
+  assert "replay_memory" not in plain
+  assert "checkpoint_seconds" not in plain
+  assert plain == ledger.changing_fields(prequential.OnlineConfig(
+      replay_memory=None, checkpoint_seconds=5.0, checkpoint_minibatches=3))
+  bounded = ledger.changing_fields(prequential.OnlineConfig(
+      replay_memory=4096))
+  assert bounded == dict(plain, replay_memory=4096)
+
+
 def _digits():
   from tfmdl import data  # pylint: disable=g-import-not-at-top
   return data.load("digits", num_train=96)
