@@ -65,7 +65,8 @@ def test_local_links_resolve(saved_runs):
       if re.match(r"[a-z]+:", target):
         continue  # a URL
       path, _, anchor = target.partition("#")
-      path = os.path.normpath(os.path.join(os.path.dirname(page), path))
+      path = (os.path.normpath(os.path.join(os.path.dirname(page), path))
+              if path else page)  # "#anchor": a heading of the page itself
       if not os.path.exists(path) and path not in planned:
         broken.append(f"{os.path.relpath(page, REPO)}: {target}")
       elif anchor and anchor not in {
