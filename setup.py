@@ -19,7 +19,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "dev": ["pytest>=8", "pytest-xdist>=3.5"],
+    # pdoc builds the API reference (docs/build_reference.py).
+    "dev": ["pytest>=8", "pytest-xdist>=3.5", "pdoc>=15"],
     "gpu": ["tensorflow[and-cuda]==2.21.*"],
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates saved_results/: every code of the paper on digits and
-# fashion_mnist with the models that fit 2 CPU cores, then bin/report.
+# fashion_mnist with the models that fit 2 CPU cores, then bin/report (which
+# also remakes the marked tables of README.md and docs/results.md).
 #
 #   saved_results/regenerate.sh [--force] [RUNS_DIR]   # default /tmp/tfmdl_saved
 #
@@ -155,4 +156,5 @@ done
 # The prequential code as a file: sizes of header, payload and checks.
 saved_results/compress_digits.sh "$runs"
 
-bin/report --results="$out" --out="$out"
+# The report, and the tables of README.md and docs/results.md made from it.
+bin/report --results="$out" --out="$out" --pages=README.md,docs/results.md

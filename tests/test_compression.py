@@ -111,7 +111,8 @@ def test_header_records_what_bob_needs(run):
   labels_file = label_file.read_file(path)
   header = labels_file.header
   assert set(header) == {"code", "config", "inputs_fingerprint",
-                         "environment"}
+                         "environment", "replicas"}
+  assert header["replicas"] == 1  # the default strategy's one replica
   assert header["config"] == compress.decoding_settings(config)
   # The block learner's sections, not the online learner's.
   assert {"prequential", "block", "train"} <= set(header["config"])

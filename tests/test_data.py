@@ -325,7 +325,7 @@ def test_synthetic_options():
 
 def test_unknown_name_and_options():
   assert tfmdl.data.list_datasets() == [
-      "cifar10", "digits", "fashion_mnist", "mnist", "synthetic"]
+      "cifar10", "digits", "fashion_mnist", "mnist", "synthetic", "tfrecord"]
   with pytest.raises(ValueError, match="imagenet") as excinfo:
     tfmdl.data.load("imagenet")
   for name in tfmdl.data.list_datasets():

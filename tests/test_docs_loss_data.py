@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tfmdl import report
+
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "docs", "loss_data.md")
 
@@ -39,3 +41,6 @@ def test_the_docs_code_runs(monkeypatch, tmp_path, capsys, event_tags):
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert event_tags(str(tmp_path / "tb" / "loss_data")) == {
       "loss_data/test_loss_bits_per_sample", "loss_data/test_accuracy"}
+  # What bin/report --results=tb draws (the page says so).
+  assert report.load(str(tmp_path / "tb")) == (
+      [], {"loss_data": namespace["curve"]})

@@ -83,13 +83,23 @@ def test_a_setting_is_what_changes_a_probability():
       prequential.PrequentialConfig(setting_bits=2.0))
 
 
-def test_a_field_added_later_counts_only_off_its_default():
-  """``tta_shifts`` came after runs were recorded: at its default (the code
-  as it was) the setting is the one run before; set, a new setting."""
+def test_a_field_added_since_keeps_the_setting_at_its_default():
+  """online.replay_memory and online.tta_shifts came after runs were
+  counted: at their defaults (every sent sample replayed, no test-time
+  augmentation: the code those runs ran) a setting is the same as before
+  they existed; any other value is another setting. The checkpoint
+  intervals change no bit at all."""
   plain = ledger.changing_fields(prequential.OnlineConfig())
-  assert "tta_shifts" not in plain and "replay" in plain
-  assert ledger.changing_fields(
-      prequential.OnlineConfig(tta_shifts=1))["tta_shifts"] == 1
+  assert "replay_memory" not in plain and "tta_shifts" not in plain
+  assert "replay" in plain
+  assert "checkpoint_seconds" not in plain
+  assert plain == ledger.changing_fields(prequential.OnlineConfig(
+      replay_memory=None, checkpoint_seconds=5.0, checkpoint_minibatches=3))
+  bounded = ledger.changing_fields(prequential.OnlineConfig(
+      replay_memory=4096))
+  assert bounded == dict(plain, replay_memory=4096)
+  assert ledger.changing_fields(prequential.OnlineConfig(
+      tta_shifts=1)) == dict(plain, tta_shifts=1)
 
 
 def _digits():

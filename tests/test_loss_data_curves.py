@@ -9,6 +9,7 @@ import tfmdl
 from tfmdl import data
 from tfmdl import loss_data_curves
 from tfmdl import probing
+from tfmdl import report
 from tfmdl import training
 from tfmdl.bits import loss_data
 from tfmdl.codes import prequential
@@ -47,13 +48,17 @@ def _encoder():
 @pytest.mark.slow
 def test_real_labels_loss_falls_and_goes_to_tensorboard(ds, tmp_path,
                                                         tb_events):
+  """The curve goes to TensorBoard as scalars, and beside them as the file
+  bin/report draws, which reads back as the same curve."""
+  logdir = tmp_path / "linear"
   curve = tfmdl.loss_data_curve(
       _linear, ds.x_train[:800], ds.y_train[:800], ds.x_test,
-      ds.y_test, sizes=SIZES, logdir=str(tmp_path), **FAST)
+      ds.y_test, sizes=SIZES, logdir=str(logdir), **FAST)
+  assert report.load(str(tmp_path)) == ([], {"linear": curve})
   assert curve.sizes == SIZES and curve.num_classes == 10
   assert curve.loss_bits[-1] < curve.loss_bits[0] - 1.0
   assert curve.accuracy[-1] > curve.accuracy[0] + 0.2
-  events = tb_events(str(tmp_path))
+  events = tb_events(str(logdir))
   for tag, values in ((loss_data_curves.TAG_LOSS, curve.loss_bits),
                       (loss_data_curves.TAG_ACCURACY, curve.accuracy)):
     mine = [e for e in events if e.tag == tag]

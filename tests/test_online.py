@@ -170,9 +170,9 @@ def test_the_leak_check_catches_a_replay_of_the_next_minibatch(
   Bob's."""
   rule = {"uniform": replay.UniformReplay,
           "streams": replay.ReplayStreams}[replay_kind]
-  drawn = rule.indices
+  drawn = rule.draw
   n = len(digits.y_train)
-  monkeypatch.setattr(rule, "indices", lambda self, t, end: drawn(
+  monkeypatch.setattr(rule, "draw", lambda self, t, end: drawn(
       self, t, tf.minimum(tf.cast(end, tf.int64) + 16, n)))
   config = online.OnlineConfig(replay_kind=replay_kind, **LEAK_CHECK)
   y = digits.y_train.astype(np.int32)

@@ -33,6 +33,7 @@ from tfmdl.experiments import config as config_lib
 from tfmdl.experiments import variational as variational_experiment
 from tfmdl.report import figures
 from tfmdl.report import formats
+from tfmdl.report import pages
 from tfmdl.report import paid
 from tfmdl.report import loading
 from tfmdl.report import tables
@@ -358,7 +359,7 @@ def test_online_runs_are_prequential_rows_of_their_own(tmp_path):
 
 def test_figures_are_pngs_and_tensorboard_images(made):
   out, written = made
-  pngs = ["figure1.png", "figure2_digits.png", "figure2_toy.png",
+  pngs = ["figure1.png", "figure2_digits_block.png", "figure2_toy_block.png",
           "figure3_digits.png"]
   assert sorted(w for w in written if w.endswith(".png")) == pngs
   for name in pngs:
@@ -452,7 +453,8 @@ def test_bin_report_smoke(results_dir, tmp_path, run_bin):
   assert proc.returncode == 0, proc.stderr[-2000:]
   runs = report.load_runs(results_dir)
   assert proc.stdout.startswith(
-      f"report of {len(runs)} runs (1 on random labels) from {results_dir}")
+      f"report of {len(runs)} runs (1 on random labels) and 0 loss-data "
+      f"curves from {results_dir}")
   assert {"table1.md", "table2.md", "report.md"} <= set(os.listdir(out))
 
 
@@ -585,3 +587,263 @@ def test_a_run_that_paid_less_than_the_ledger_counts_is_flagged(tmp_path):
   text = _read(root, "report.md")
   assert "1 of 2 runs pay less than the ledger's count." in text
   assert "| 0.000 | 3 | 1.585 | **pays less** |" in text
+
+
+def _curves(ax) -> list:
+  """The legend labels of a panel's runs (reference lines left out)."""
+  return [line.get_label() for line in ax.get_lines()
+          if not line.get_label().startswith("_")
+          and line.get_gid() != figures.REFERENCE]
+
+
+def _check_readable(figs: dict) -> None:
+  """No panel of any figure carries more than MAX_CURVES runs or two legend
+  entries alike."""
+  for name, fig in figs.items():
+    for ax in fig.axes:
+      legend = ax.get_legend()
+      entries = [t.get_text() for t in legend.get_texts()] if legend else []
+      assert len(entries) == len(set(entries)), (name, entries)
+      assert len(_curves(ax)) <= figures.MAX_CURVES, (name, _curves(ax))
+
+
+def test_figure2_splits_runs_into_readable_figures(tmp_path):
+  """Seven online runs of one model (two of them recipes), three block
+  runs: a figure per kind, at most five runs each, every label distinct
+  (the same model and learner twice: told apart by the run's folder)."""
+  root = str(tmp_path)
+  for i in range(5):
+    _write(root, f"digits/online_{i}", _prequential_record(
+        "mlp", (1.0 + i / 10, 0.5), 0.9, learner="online"))
+  for recipe in ("fast", "short"):
+    record = _prequential_record("mlp", (1.0, 0.4), 0.9, learner="online")
+    record["config"]["recipe"] = recipe
+    _write(root, f"digits/shortest_{recipe}", record)
+  for model in ("mlp", "lenet", "tinycnn"):
+    _write(root, f"digits/prequential_{model}",
+           _prequential_record(model, (2.0, 1.0), 0.9))
+  runs = report.load_runs(root)
+  groups = figures.figure2_groups(runs, "digits")
+  assert {name: len(mine) for name, mine in groups.items()} == {
+      "block": 3, "online": 5, "recipes": 2}
+  assert figures.curve_labels(groups["recipes"]) == [
+      "mlp 2×256, recipe fast", "mlp 2×256, recipe short"]
+  assert figures.curve_labels(groups["online"]) == [
+      f"mlp 2×256 [digits/online_{i}]" for i in range(5)]
+  assert figures.curve_labels(groups["block"]) == [
+      "lenet", "mlp 2×256", "tinycnn"]
+  for i in range(5, 7):
+    _write(root, f"digits/online_{i}", _prequential_record(
+        "mlp", (1.0, 0.5), 0.9, learner="online"))
+  groups = figures.figure2_groups(report.load_runs(root), "digits")
+  assert {name: len(mine) for name, mine in groups.items()} == {
+      "block": 3, "online_1": 5, "online_2": 2, "recipes": 2}
+  made = figures.all_figures(report.load_runs(root))
+  assert sorted(made) == ["figure2_digits_block", "figure2_digits_online_1",
+                          "figure2_digits_online_2",
+                          "figure2_digits_recipes"]
+  _check_readable(made)
+
+
+def test_labels_of_mixed_learners_name_the_learner(results_dir):
+  runs = [r for r in report.load_runs(results_dir)
+          if r.name.startswith("digits/prequential")]
+  online = loading.Run("x/online/results.json", "x/online/results.json",
+                       _prequential_record("mlp", (1.0, 0.5), 0.9,
+                                           learner="online"))
+  assert figures.curve_labels(runs + [online]) == [
+      "lenet, block learner", "mlp 2×256, block learner",
+      "mlp 2×256, online learner"]
+
+
+def test_figure2_gap_panel_is_the_gap_to_the_shortest_run(results_dir):
+  """The cumulative panel: each run's cumulative bits minus the shortest
+  run's at the shared block ends (lenet is the shortest here); a run
+  alone is compared with the uniform code."""
+  runs = [r for r in report.load_runs(results_dir)
+          if r.name.startswith("digits/prequential")]
+  fig = figures.figure2(runs, "digits")
+  gap = fig.axes[1]
+  lines = {line.get_label(): line.get_ydata() for line in gap.get_lines()}
+  np.testing.assert_allclose(lines["mlp 2×256"],
+                             [0.0, 40 * 0.5, 40 * 0.5 + 50 * 0.5])
+  np.testing.assert_allclose(lines["lenet"], [0.0, 0.0, 0.0])
+  assert "lenet" in gap.get_title()
+  alone = figures.figure2(runs[:1], "digits")
+  np.testing.assert_allclose(alone.axes[1].get_lines()[0].get_ydata(),
+                             [0.0, 40 * (1.5 - LOG2K),
+                              40 * (1.5 - LOG2K) + 50 * (0.5 - LOG2K)])
+
+
+def test_saved_results_figures_are_readable(repo):
+  """The figures bin/report draws from saved_results/: no two legend
+  entries alike, no panel with more than five runs."""
+  _check_readable(figures.all_figures(report.load_runs(
+      os.path.join(repo, "saved_results"))))
+
+
+def test_former_code_names_are_read_as_todays(tmp_path):
+  """A results.json written before the code registry (``twopart_*``, the
+  online learner as code ``prequential``) is read under today's names."""
+  root = str(tmp_path)
+  old_online = _prequential_record("mlp", (1.0, 0.5), 0.9, learner="online")
+  old_online["code"] = "prequential"
+  _write(root, "digits/online", old_online)
+  _write(root, "digits/twopart", dict(
+      _twopart_record("mlp", 3200.0, 20.0, 0.95), code="twopart_float32"))
+  assert [r.code for r in report.load_runs(root)] == [
+      "online", "two_part_float32"]
+
+
+PAGE = """# My results
+
+Prose stays.
+
+<!-- report:headline digits -->
+stale
+<!-- /report -->
+
+More prose.
+
+<!-- report:table2 digits -->
+<!-- /report -->
+"""
+
+
+def test_pages_fill_the_marked_sections_from_the_runs(results_dir, tmp_path):
+  """The headline: per code its shortest run, linked relative to the page,
+  the shortest of all in bold, after the uniform row; the prose around the
+  sections as written; filling twice changes nothing."""
+  runs = report.load_runs(results_dir)
+  docs = tmp_path / "docs"
+  where = pages.Where(str(docs), str(tmp_path / "figures"))
+  text = pages.fill(PAGE, runs, where)
+  assert text.startswith("# My results\n\nProse stays.\n\n")
+  assert "\nMore prose.\n" in text and "stale" not in text
+  assert pages.fill(text, runs, where) == text
+  headline = text[text.index("headline digits"):text.index("More prose")]
+  rows = _rows(headline)
+  link = os.path.relpath(os.path.join(results_dir, "digits"), docs)
+  shown = {"two-part, float32 (mlp 2×256)": "two_part_float32_mlp",
+           "variational (mlp 2×256)": "variational_mlp",
+           "prequential (lenet)": "prequential_lenet",
+           "switch (mlp+lenet)": "switch",
+           "self-switch (mlp)": "self_switch_mlp"}
+  bits = {label: results.read_json(os.path.join(
+      results_dir, "digits", folder, "results.json"))["codelength_bits"]
+          for label, folder in shown.items()}
+  shortest = min(bits, key=bits.get)
+  assert list(rows) == ["uniform"] + [
+      f"**[{label}]({link}/{folder}/results.json)**" if label == shortest
+      else f"[{label}]({link}/{folder}/results.json)"
+      for label, folder in shown.items()]
+  assert rows["uniform"] == f"| uniform | {UNIFORM / 1000:.3f} | 1.0000 | — |"
+  assert shortest == "prequential (lenet)"
+  assert (f"| **{LENET_BITS / 1000:.3f}** | **{LENET_BITS / UNIFORM:.4f}** | "
+          "**92.00%** |" in headline)
+
+
+def test_pages_refuse_unknown_and_unclosed_sections(results_dir):
+  runs = report.load_runs(results_dir)
+  where = pages.Where("/docs", "/figures")
+  with pytest.raises(ValueError, match="^README.md: unknown report section "
+                     "'tabel1'; known: headline, table1"):
+    pages.fill("<!-- report:tabel1 digits -->\n<!-- /report -->\n", runs,
+               where, "README.md")
+  with pytest.raises(ValueError, match="has no '<!-- /report -->' after it"):
+    pages.fill("<!-- report:table1 digits -->\nno end\n", runs, where)
+  with pytest.raises(ValueError, match="no run on cifar10's true labels"):
+    pages.fill("<!-- report:headline cifar10 -->\n<!-- /report -->\n", runs,
+               where)
+
+
+def test_recipes_section_sets_each_recipe_beside_its_random_labels(tmp_path):
+  root = str(tmp_path)
+  for recipe, rates, random in (("fast", (1.0, 0.5), False),
+                                ("short", (0.5, 0.25), False),
+                                ("short", (LOG2K, LOG2K), True)):
+    record = _prequential_record("mlp", rates, 0.9, learner="online")
+    record["config"]["recipe"] = recipe
+    record["random_labels"] = random
+    _write(root, f"digits/{recipe}{'_random' * random}", record)
+  text = pages.recipes(report.load_runs(root), "digits",
+                       pages.Where(root, root))
+  rows = _rows(text)
+  assert list(rows) == ["[`fast`](digits/fast/results.json)",
+                        "[`short`](digits/short/results.json)"]
+  assert rows["[`fast`](digits/fast/results.json)"].endswith(" | — |")
+  assert rows["[`short`](digits/short/results.json)"].endswith(
+      f" | [{UNIFORM / 1000:.3f}](digits/short_random/results.json) |")
+  assert "minibatches of 32, 8 replay steps" in text
+
+
+def test_figures_section_links_the_planned_figures(results_dir, tmp_path):
+  runs = report.load_runs(results_dir)
+  text = pages.figures_section(runs, "digits", pages.Where(
+      str(tmp_path / "docs"), str(tmp_path / "out")))
+  assert [line for line in text.splitlines() if line.startswith("![")] == [
+      f"![{name}](../out/{name}.png)" for name in (
+          "figure1", "figure2_digits_block", "figure3_digits")]
+  assert "Figure 3, digits: self-switch saves" in text
+
+
+@pytest.mark.slow
+def test_bin_report_fills_pages(results_dir, tmp_path, run_bin):
+  page = tmp_path / "page.md"
+  page.write_text(PAGE)
+  bad = tmp_path / "bad.md"
+  bad.write_text("<!-- report:nope digits -->\n<!-- /report -->\n")
+  proc = run_bin("report", [f"--results={results_dir}",
+                            f"--out={tmp_path / 'out'}",
+                            f"--pages={page},{bad}"], timeout=120)
+  assert proc.returncode == 2 and "unknown report section 'nope'" in (
+      proc.stderr)
+  assert page.read_text() == PAGE and not (tmp_path / "out").exists()
+  proc = run_bin("report", [f"--results={results_dir}",
+                            f"--out={tmp_path / 'out'}",
+                            f"--pages={page}"], timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert f"pages: {page} changed" in proc.stdout
+  assert page.read_text() == pages.fill(
+      PAGE, report.load_runs(results_dir),
+      pages.Where(str(tmp_path), str(tmp_path / "out")))
+
+
+CURVE = dict(sizes=[10, 100, 1000], loss_bits=[3.0, 1.2, 0.4], num_classes=10,
+             accuracy=[0.2, 0.7, 0.9])
+
+
+def test_loss_data_curves_are_drawn_labelled_by_folder(tmp_path):
+  """A folder with loss-data curves only: each drawn, labelled by its
+  folder, in figures of at most five curves; report.md shows them."""
+  root = tmp_path / "curves"
+  for i in range(6):
+    results.write_json(str(root / f"encoder_{i}" / "tb" /
+                           results.LOSS_DATA_CURVE), CURVE)
+  runs, curves = report.load(str(root))
+  assert runs == [] and list(curves) == [
+      f"encoder_{i}/tb" for i in range(6)]
+  assert curves["encoder_0/tb"].loss_bits == (3.0, 1.2, 0.4)
+  made = figures.loss_data_figures(curves)
+  assert sorted(made) == ["loss_data_1", "loss_data_2"]
+  _check_readable(made)
+  labels = [line.get_label() for fig in made.values()
+            for line in fig.axes[0].get_lines()
+            if line.get_label().startswith("encoder")]
+  assert labels == list(curves)
+  out = str(tmp_path / "out")
+  written = report.write_report(runs, out, curves=curves)
+  assert {"loss_data_1.png", "loss_data_2.png"} <= set(written)
+  assert "](loss_data_1.png)" in _read(out, "report.md")
+
+
+def test_a_bad_curve_or_an_empty_folder_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="no results.json or loss_data.json"):
+    report.load(str(tmp_path))
+  path = tmp_path / "a" / results.LOSS_DATA_CURVE
+  results.write_json(str(path), dict(CURVE, sizes=[100, 10, 1000]))
+  with pytest.raises(ValueError, match=f"^{path}: sizes must be strictly "):
+    report.load(str(tmp_path))
+  results.write_json(str(path), dict(CURVE, extra=1))
+  with pytest.raises(ValueError, match=f"^{path} is not a loss-data curve"):
+    report.load(str(tmp_path))

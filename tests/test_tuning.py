@@ -1,12 +1,16 @@
 """Hyperparameter search: exact selection costs, valid mixtures, resuming;
-the search experiment (bin/tune's run) in process; bin/tune's smoke test."""
+the search experiment (bin/tune's run) in process; bin/tune's smoke test;
+bin/tune as keras-tuner's chief and two workers on loopback."""
 
 import glob
 import itertools
 import json
 import math
 import os
+import socket
+import subprocess
 
+import numpy as np
 import pytest
 
 from tfmdl import models
@@ -205,43 +209,95 @@ def test_hyperband_budgets_are_paid_and_run(tmp_path):
         space.bits(t.hyperparameters) + 1.0)
 
 
-def test_resume_replays_finished_trials_without_rerunning(tmp_path):
+class _Killed(BaseException):
+  """A process killed in the middle of a trial (not an error of the code:
+  nothing catches it)."""
+
+
+def test_resume_reloads_the_oracle_and_runs_only_the_rest(tmp_path):
+  """keras-tuner's resume (overwrite=False): the oracle's saved state and
+  trials come back, the finished trials are not rerun, a trial killed in
+  the middle is run again, and the proposals are those of an uninterrupted
+  search (for Bayesian, the third is model-based: it depends on the first
+  two codelengths; one model-based proposal takes seconds, a second one
+  here most of a minute)."""
   space = tuning.SearchSpace.create(SPACE)
-  for name, extra in (("random", {}), ("bayesian",
-                                        dict(num_initial_points=2))):
-    whole = tuning.run_search(tuning.Search(name, max_trials=3, **extra),
-                              space, _Counter(),
+  resumed_trials = {}
+  for name, extra, trials in (("random", {}, 4),
+                              ("bayesian", dict(num_initial_points=2), 3)):
+    search = lambda t: tuning.Search(name, max_trials=t, **extra)
+    whole = tuning.run_search(search(trials), space, _Counter(),
                               directory=str(tmp_path / name / "whole"))
+    resumed_dir = str(tmp_path / name / "resumed")
     first = _Counter()
-    part = tuning.run_search(tuning.Search(name, max_trials=2, **extra),
-                             space, first,
-                             directory=str(tmp_path / name / "resumed"))
+    part = tuning.run_search(search(2), space, first, directory=resumed_dir)
+
+    def killed_at_2(index, hparams):
+      if index == 2:
+        raise _Killed()
+      return first(index, hparams)
+
+    with pytest.raises(_Killed):
+      tuning.run_search(search(trials), space, killed_at_2,
+                        directory=resumed_dir)
     rest = _Counter()
-    resumed = tuning.run_search(tuning.Search(name, max_trials=3, **extra),
-                                space, rest, done=part.trials,
-                                directory=str(tmp_path / name / "resumed"))
-    assert first.ran == [0, 1] and rest.ran == [2], name
+    resumed = tuning.run_search(search(trials), space, rest,
+                                directory=resumed_dir)
+    # (A trial that repeats an earlier one's hyperparameters reuses it.)
+    assert first.ran == [0, 1] and rest.ran == [
+        t.index for t in whole.trials[2:] if t.duplicate_of is None], name
+    assert 2 in rest.ran
     assert resumed.trials[:2] == part.trials
-    # The oracle state came back: the third proposal is the uninterrupted one
-    # (for Bayesian, one that depends on the first two codelengths).
     assert ([t.hyperparameters for t in resumed.trials] ==
             [t.hyperparameters for t in whole.trials]), name
+    assert [t.codelength_bits for t in resumed.trials] == [
+        t.codelength_bits for t in whole.trials]
+    resumed_trials[name] = resumed.trials
   # A smaller T reports over the first T trials and runs nothing.
   none = _Counter()
   shorter = tuning.run_search(tuning.Search("random", max_trials=1), space,
-                              none, done=resumed.trials,
-                              directory=str(tmp_path / "shorter"))
-  assert none.ran == [] and shorter.trials == resumed.trials[:1]
+                              none, directory=str(tmp_path / "random" /
+                                                  "resumed"))
+  assert none.ran == [] and shorter.trials == resumed_trials["random"][:1]
 
 
-def test_resume_refuses_trials_the_oracle_would_not_propose(tmp_path):
+def test_the_bayesian_oracle_reloads_its_generator():
+  """keras-tuner's Bayesian oracle rebuilds the generator of its
+  acquisition's starting points from the seed on reload; ours saves it, so
+  a resumed search draws what the uninterrupted one would have."""
   space = tuning.SearchSpace.create(SPACE)
-  part = tuning.run_search(tuning.Search("random", max_trials=2), space,
-                           _Counter(), directory=str(tmp_path / "a"))
-  with pytest.raises(ValueError, match="oracle now proposes"):
+  search = tuning.Search("bayesian", max_trials=4)
+  oracle = search.make_oracle(space)
+  oracle._random_state.uniform(size=7)  # pylint: disable=protected-access
+  state = json.loads(json.dumps(oracle.get_state()))
+  reloaded = search.make_oracle(space)
+  reloaded.set_state(state)
+  np.testing.assert_array_equal(
+      reloaded._random_state.uniform(size=5),  # pylint: disable=protected-access
+      oracle._random_state.uniform(size=5))  # pylint: disable=protected-access
+
+
+def test_a_folder_of_another_search_is_refused(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+  tuning.run_search(tuning.Search("random", max_trials=2), space,
+                    _Counter(), directory=str(tmp_path))
+  counter = _Counter()
+  with pytest.raises(ValueError, match="holds another search"):
     tuning.run_search(tuning.Search("random", max_trials=3, seed=2), space,
-                      _Counter(), done=part.trials,
-                      directory=str(tmp_path / "b"))
+                      counter, directory=str(tmp_path))
+  assert counter.ran == []
+
+
+def test_a_trial_that_raises_stops_the_search_with_its_error(tmp_path):
+  space = tuning.SearchSpace.create(SPACE)
+
+  def broken(index, hparams):
+    del index, hparams
+    raise ValueError("this trial's config is bad")
+
+  with pytest.raises(ValueError, match="^this trial's config is bad$"):
+    tuning.run_search(tuning.Search("random", max_trials=3), space, broken,
+                      directory=str(tmp_path))
 
 
 def test_exhausted_space_stops_early_and_still_pays_log2_t(tmp_path):
@@ -260,8 +316,8 @@ def test_repeated_proposals_reuse_the_result_and_count_once(tmp_path,
                                                            monkeypatch):
   make_oracle = tuning.Search.make_oracle
 
-  def without_dedup(self, space, directory):
-    oracle = make_oracle(self, space, directory)
+  def without_dedup(self, space):
+    oracle = make_oracle(self, space)
     oracle._duplicate = lambda values: False  # propose repeats
     return oracle
 
@@ -421,3 +477,88 @@ def test_bin_tune_refuses_an_unknown_search_in_one_line(tmp_path, run_bin):
   assert last == ("error: unknown search 'grid'; known: random, bayesian, "
                   "hyperband")
   assert not os.path.exists(workdir)
+
+
+# --- keras-tuner's distributed mode: a chief and two workers ----------------
+
+# 6 configurations, T = 4; every trial pays no setting bits of its own, so
+# a trial's codelength does not depend on which trials the ledger counted
+# before it (on a cluster, the order in which trials finish).
+DISTRIBUTED = [
+    "--max_trials=4", "--config.num_train=100", "--config.train.max_epochs=1",
+    "--config.train.verbose=0", "--config.prequential.timesteps=(50,100)",
+    "--config.prequential.setting_bits=0.0", "--config.block.final_model=False",
+    "--config.tune.space.learning_rate=(0.003,0.01,0.03)",
+    "--config.tune.space.width=(8,16)", "--config.tune.space.depth=(1,)",
+    "--config.tune.space.dropout=(0.0,)", "--config.tune.space.batch_size=(32,)"]
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_run_the_single_process_search(tmp_path,
+                                                               start_bin):
+  """bin/tune as keras-tuner's chief (the oracle, over gRPC on loopback) and
+  two workers, and as one process, all started at once: the same four
+  trials, each run once by a worker, the same best trial and paid bits."""
+  port = _free_port()
+  workdirs = {"cluster": str(tmp_path / "cluster"),
+              "single": str(tmp_path / "single")}
+  ledgers = {name: str(tmp_path / f"{name}_ledger.jsonl") for name in workdirs}
+  procs = {}
+  for tuner_id in ("chief", "tuner1", "tuner2"):
+    procs[tuner_id] = start_bin(
+        "tune", [f"--workdir={workdirs['cluster']}"] + DISTRIBUTED,
+        cwd=tmp_path, env={
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": str(port),
+            "TFMDL_LEDGER": ledgers["cluster"]})
+  procs["single"] = start_bin(
+      "tune", [f"--workdir={workdirs['single']}"] + DISTRIBUTED, cwd=tmp_path,
+      env={"TFMDL_LEDGER": ledgers["single"]})
+  outs = {}
+  for name, proc in procs.items():
+    try:
+      out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+      for p in procs.values():
+        p.kill()
+      raise
+    assert proc.returncode == 0, f"{name}: {err[-3000:]}"
+    outs[name] = out
+  assert "random search, 4 of 4 trials" in outs["chief"]
+  for worker in ("tuner1", "tuner2"):
+    assert f"tuner {worker}: the oracle has no trial left" in outs[worker]
+
+  records = {}
+  for name, workdir in workdirs.items():
+    with open(os.path.join(workdir, "results.json")) as f:
+      records[name] = json.load(f)
+  cluster, single = records["cluster"], records["single"]
+  # Trial t has the same hyperparameters and the same code in both.
+  assert [t["index"] for t in cluster["trials"]] == [0, 1, 2, 3]
+  for a, b in zip(cluster["trials"], single["trials"]):
+    assert a["hyperparameters"] == b["hyperparameters"]
+    assert a["codelength_bits"] == b["codelength_bits"]
+    assert a["duplicate_of"] is None
+  assert {t["tuner_id"] for t in single["trials"]} == {"tuner0"}
+  assert {t["tuner_id"] for t in cluster["trials"]} <= {"tuner1", "tuner2"}
+  # Each trial ran once: one ledger line per trial, four settings.
+  with open(ledgers["cluster"]) as f:
+    lines = [json.loads(line) for line in f]
+  assert len(lines) == 4 and len({line["setting"] for line in lines}) == 4
+  assert sorted(line["codelength_bits"] for line in lines) == sorted(
+      t["codelength_bits"] for t in cluster["trials"])
+  # The same choice, paid the same: log2 T = 2 bits on the best trial.
+  assert cluster["best_trial"]["index"] == single["best_trial"]["index"]
+  best = min(t["codelength_bits"] for t in cluster["trials"])
+  assert cluster["best_plus_selection_bits"] == best + 2.0
+  assert cluster["best_plus_selection_bits"] == single[
+      "best_plus_selection_bits"]
+  assert cluster["mixture_bits"] == single["mixture_bits"]
+  assert cluster["codelength_bits"] == cluster["mixture_bits"]

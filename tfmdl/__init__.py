@@ -39,5 +39,7 @@ __all__ = ["FitCodelength", "description_length", "loss_data_curve",
 
 def __getattr__(name):
   if name in _LAZY:
-    return getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # imported once; found directly from now on
+    return value
   raise AttributeError(f"module 'tfmdl' has no attribute {name!r}")

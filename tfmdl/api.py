@@ -19,7 +19,9 @@ Codes and their config sections (each a dataclass, its fields the options):
   block by block, ``shuffle_buffer`` bounding memory;
 * ``online``: ``prequential`` and ``online``
   (:class:`~tfmdl.codes.prequential.OnlineConfig`, whose defaults are the
-  online recipe's);
+  online recipe's); a stream is read once, in order, replayed from a memory
+  of ``replay_memory`` samples (which a stream needs: ``replay_memory=65536``,
+  say);
 * ``online_switch``: ``model`` a list of models, each an online learner
   with the ``online`` section's config, run side by side, every label coded
   with the switching mixture of ``switch``
@@ -39,7 +41,7 @@ sections has it, or a whole section (``train=TrainConfig(...)`` or
 ``train={"learning_rate": 3e-3}``) when a name is in several
 (``learning_rate`` is in ``train`` and ``subspace``). An unknown or
 ambiguous option is refused in one line listing the known ones. Every code
-but the prequential one reads a stream into memory.
+but the prequential and online ones reads a stream into memory.
 
 Example::
 

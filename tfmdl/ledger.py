@@ -68,15 +68,14 @@ def changing_fields(config) -> dict:
   """A config dataclass's fields that change a label's probability: every
   field but those marked :data:`tfmdl.results.SAME_BITS` (logging, recorded
   curves, speed, the setting's own price) and those marked
-  :data:`tfmdl.results.ADDED_AT_DEFAULT` while at their default; nested
-  config dataclasses likewise."""
+  :data:`tfmdl.results.LEFT_OUT_AT_DEFAULT` that hold their default (fields
+  added since runs were counted); nested config dataclasses likewise."""
   from tfmdl import results  # pylint: disable=g-import-not-at-top
   fields = {}
   for field in dataclasses.fields(config):
-    if field.metadata == results.SAME_BITS:
-      continue
     value = getattr(config, field.name)
-    if (field.metadata == results.ADDED_AT_DEFAULT and
+    if field.metadata == results.SAME_BITS or (
+        field.metadata == results.LEFT_OUT_AT_DEFAULT and
         value == field.default):
       continue
     fields[field.name] = (changing_fields(value)

@@ -27,11 +27,13 @@ Example::
 
 import dataclasses
 import math
+import os
 from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tfmdl import results
 from tfmdl import summaries
 from tfmdl import training
 from tfmdl.bits import units
@@ -45,6 +47,7 @@ from tfmdl.models import adapter
 
 TAG_LOSS = "loss_data/test_loss_bits_per_sample"
 TAG_ACCURACY = "loss_data/test_accuracy"
+
 # The options: the seed, the validation split and the training's fields, as
 # for the prequential code's blocks.
 _OPTIONS = frozenset(("seed", "val_fraction") + tuple(
@@ -103,7 +106,9 @@ def loss_data_curve(model, x, y, x_test, y_test, *,
     sizes: training-set sizes (:func:`training_sizes`).
     num_classes: K; None for the model's number of outputs.
     logdir: if given, TensorBoard scalars :data:`TAG_LOSS` and
-      :data:`TAG_ACCURACY`, with the training-set size as the step.
+      :data:`TAG_ACCURACY`, with the training-set size as the step, and the
+      curve as :data:`tfmdl.results.LOSS_DATA_CURVE`, which ``bin/report
+      --results=<a folder above logdir>`` draws.
     strategy: a ``tf.distribute`` strategy; the default one when None.
     progress: advanced by each size (a new report on stderr when None).
     **options: ``seed`` (:class:`tfmdl.codes.prequential.PrequentialConfig`),
@@ -154,6 +159,10 @@ def loss_data_curve(model, x, y, x_test, y_test, *,
         f"{accuracies[-1]:.4f}, {result.epochs_trained} epochs")
     progress.advance(n)
   writer.flush()
-  return LossDataCurve(sizes=sizes, loss_bits=tuple(losses),
-                       num_classes=model_fn.num_classes,
-                       accuracy=tuple(accuracies))
+  curve = LossDataCurve(sizes=sizes, loss_bits=tuple(losses),
+                        num_classes=model_fn.num_classes,
+                        accuracy=tuple(accuracies))
+  if logdir:
+    results.write_json(os.path.join(logdir, results.LOSS_DATA_CURVE),
+                       dataclasses.asdict(curve))
+  return curve

@@ -26,15 +26,18 @@ from typing import Any, Optional
 import numpy as np
 
 FORMAT_VERSION = 1
+# A loss-data curve (:class:`tfmdl.bits.loss_data.LossDataCurve` as a JSON
+# object), written beside its TensorBoard scalars; bin/report draws it.
+LOSS_DATA_CURVE = "loss_data.json"
 # Metadata of a config dataclass field that never changes a label's
 # probability (logging, recorded curves, speed, a setting's price): left out
 # of a labels file's header and of the setting a run is counted under.
 SAME_BITS = {"changes_bits": False}
-# Metadata of a config dataclass field added after runs were recorded, whose
-# default reproduces them: left out of the setting a run is counted under
-# while it has its default, so that a setting run before it was added is
-# still the same setting (tfmdl.ledger.changing_fields).
-ADDED_AT_DEFAULT = {"left_out_at_default": True}
+# Metadata of a field added to a config after runs were counted in the run
+# ledger, whose default keeps the code those runs ran: at its default it is
+# left out of the setting a run is counted under, so that the same code keeps
+# the same setting (:func:`tfmdl.ledger.changing_fields`).
+LEFT_OUT_AT_DEFAULT = {"changes_bits": True, "left_out_at_default": True}
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PACKAGE_DIR)
 # What :func:`source_sha256` covers, below the package's parent folder.
@@ -151,9 +154,12 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
-def write_npz(path: str, **arrays: np.ndarray) -> None:
-  """Write arrays to a compressed ``.npz`` at ``path``, atomically."""
-  _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+def write_npz(path: str, compressed: bool = True,
+              **arrays: np.ndarray) -> None:
+  """Write arrays to a ``.npz`` at ``path`` (compressed, or not: faster for
+  large float arrays), atomically."""
+  save = np.savez_compressed if compressed else np.savez
+  _atomic_write(path, lambda f: save(f, **arrays))
 
 
 def library_versions() -> dict:

@@ -113,6 +113,23 @@ class LossDataCurve:
                          f"got {list(accuracy)}")
       object.__setattr__(self, "accuracy", accuracy)
 
+  @classmethod
+  def from_record(cls, record, where: str = "a loss-data curve"):
+    """The curve of ``dataclasses.asdict(curve)`` read back from JSON.
+
+    Raises:
+      ValueError: (one line, naming ``where``) not such a record, or one
+        whose values a curve refuses.
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if not isinstance(record, dict) or set(record) != fields:
+      raise ValueError(f"{where} is not a loss-data curve (a JSON object "
+                       f"with the fields {', '.join(sorted(fields))})")
+    try:
+      return cls(**record)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"{where}: {e}") from e
+
   @property
   def uniform_loss_bits(self) -> float:
     """``log2 K``: the loss of the uniform prediction."""

@@ -20,6 +20,7 @@ from tfmdl.data import labelled
 from tfmdl.data import preprocessing
 from tfmdl.data import sources
 from tfmdl.data import synthetic
+from tfmdl.data import tfrecord
 from tfmdl.data.validation import validate_labelled_arrays
 
 
@@ -134,9 +135,14 @@ _REGISTRY: dict[str, _Entry] = {
 }
 
 
+# TFRecord files in ``data_dir`` (:mod:`tfmdl.data.tfrecord`), read as a
+# stream in their order.
+TFRECORD = "tfrecord"
+
+
 def list_datasets() -> list[str]:
   """Names accepted by :func:`load`, sorted."""
-  return sorted(_REGISTRY)
+  return sorted([*_REGISTRY, TFRECORD])
 
 
 def load(name: str, *, seed: int = 0, data_dir: str | None = None,
@@ -171,13 +177,26 @@ def load(name: str, *, seed: int = 0, data_dir: str | None = None,
     **options: ``synthetic`` only: ``num_classes`` (4), ``input_shape``
       ((8, 8, 1)) and ``data_seed`` (0, the seed of the data itself).
 
+  ``tfrecord`` is the folder ``data_dir`` of TFRecord files
+  (:mod:`tfmdl.data.tfrecord`): its training examples are a stream, in the
+  files' order (``seed`` must be 0), which the prequential codes read
+  without holding it in memory.
+
   Returns:
-    The :class:`Dataset`.
+    The :class:`Dataset` (a :class:`tfmdl.data.tfrecord.StreamDataset` for
+    ``tfrecord``).
 
   Raises:
     ValueError: for an unknown name or option, sizes out of range, invalid
       data, or a data set that can be neither found locally nor downloaded.
   """
+  if name == TFRECORD:
+    if seed != 0 or options:
+      raise ValueError("the tfrecord data set is read in its files' order "
+                       "(data_seed must be 0) and takes no option")
+    return tfrecord.load(data_dir, num_train=num_train, num_test=num_test,
+                         random_labels=random_labels,
+                         random_labels_seed=random_labels_seed)
   if name not in _REGISTRY:
     raise ValueError(
         f"unknown data set {name!r}; known: {', '.join(list_datasets())}")

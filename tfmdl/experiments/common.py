@@ -55,7 +55,7 @@ def zoo_model_fn(model: str, options: dict, dataset: data.Dataset,
                                     dataset.num_classes, seed=seed, **options)
   with memory.weights_within(copies, what=f"model {name or model!r}"):
     return adapter.as_model_fn(build, dataset.num_classes,
-                               example=dataset.x_train[:8],
+                               example=dataset.train.inputs(0, 8),
                                name=name or model, description=options)
 
 

@@ -120,16 +120,19 @@ def decoding_config(settings: dict) -> ml_collections.ConfigDict:
   return config
 
 
-def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
+def file_header(config: ml_collections.ConfigDict, dataset: Dataset,
+                replicas: int = 1) -> dict:
   """The header of a labels file: what Bob needs to decode, and can check
   before he does. Nothing in it depends on the labels.
 
   Fields: ``code`` (the registry's name of the code: ``"prequential"``
   for the block learner, ``"online"``), ``config``
   (:func:`decoding_settings`), ``inputs_fingerprint``
-  (:func:`tfmdl.data.labelled.inputs_fingerprint`) and
-  ``environment`` (:func:`label_file.environment`). The schedule, the seeds,
-  n and K follow from the config and the inputs.
+  (:func:`tfmdl.data.labelled.inputs_fingerprint`), ``environment``
+  (:func:`label_file.environment`) and ``replicas``, the number of replicas
+  the training was split over (its gradients are summed in an order that
+  depends on it: :func:`label_file.check_replicas`). The schedule, the
+  seeds, n and K follow from the config and the inputs.
   """
   return {
       "code": prequential_code.code_name(
@@ -137,6 +140,7 @@ def file_header(config: ml_collections.ConfigDict, dataset: Dataset) -> dict:
       "config": decoding_settings(config),
       "inputs_fingerprint": labelled.inputs_fingerprint(dataset.x_train),
       "environment": label_file.environment(),
+      "replicas": replicas,
   }
 
 
@@ -154,17 +158,17 @@ def compress(config: ml_collections.ConfigDict, path: str) -> CompressResult:
     raise ValueError("compression needs config.deterministic=True: the "
                      "decoder must replay the training bit for bit")
   learner = prequential.learner_config(config)
+  strategy = training.get_strategy(config.strategy)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   with _out_of_memory_in_one_line():
     encoded = label_file.encode_labels(
         _model_fn(config, dataset, learner), dataset.x_train,
         dataset.y_train, dataset.num_classes, _protocol_config(config),
-        learner, training.get_strategy(config.strategy),
-        source="bin/compress")
+        learner, strategy, source="bin/compress")
   written = label_file.write_file(
-      path, file_header(config, dataset), encoded.payload,
-      label_file.labels_checksum(dataset.y_train))
+      path, file_header(config, dataset, strategy.num_replicas_in_sync),
+      encoded.payload, label_file.labels_checksum(dataset.y_train))
   return CompressResult(
       path=path, n=len(dataset.y_train), num_classes=dataset.num_classes,
       header_bits=written.header_bits, payload_bits=written.payload_bits,
@@ -195,17 +199,21 @@ def decompress(path: str, out: str, *, force: bool = False,
 
   Raises:
     ValueError: bad or damaged file, other inputs, another environment
-      (unless ``force``), a model or training that needs more memory than
-      there is, or decoded labels that fail the checksum.
+      (unless ``force``), another number of replicas, a model or training
+      that needs more memory than there is, or decoded labels that fail the
+      checksum.
   """
   began = time.perf_counter()
   labels_file = label_file.read_file(path)
   saved = labels_file.header
-  diffs = label_file.check_environment(saved["environment"], force)
   config = decoding_config(saved["config"])
   learner = prequential.learner_config(config)
   if data_dir is not None:
     config.data_dir = data_dir
+  # First: a multi-worker strategy must exist before TensorFlow runs anything.
+  strategy = training.get_strategy(config.strategy)
+  diffs = label_file.check_environment(saved["environment"], force)
+  label_file.check_replicas(saved, strategy)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   x = dataset.x_train  # Bob's inputs; the loader's labels are never read.
@@ -216,8 +224,7 @@ def decompress(path: str, out: str, *, force: bool = False,
   with _out_of_memory_in_one_line():
     y = label_file.decode_labels(
         _model_fn(config, dataset, learner), x, dataset.num_classes,
-        labels_file.payload, _protocol_config(config), learner,
-        training.get_strategy(config.strategy))
+        labels_file.payload, _protocol_config(config), learner, strategy)
   y = y.astype(dataset.y_train.dtype)
   if label_file.labels_checksum(y) != labels_file.labels_checksum:
     raise ValueError(

@@ -15,13 +15,17 @@ constants. The learners write the same files
 (``blocks/block_NNN.json`` and ``.npz``), the test accuracy
 (``blocks/final.json``), ``results.json`` at the end and TensorBoard panels.
 
-A crash loses at most the running block: rerunning into the same workdir
-resumes at the first unfinished one (the online learner restarts from its
-first minibatch). Blocks of the block learner are independent given the
-data, so a run can be split into shards, ``run(..., blocks="3:7")``, run by
-several processes at once into the same workdir; :func:`merge` then
-assembles results.json, identical to one run's. Under a multi-worker
-strategy only the chief writes. See docs/cluster.md.
+A crash of the block learner loses at most the running block: rerunning
+into the same workdir resumes at the first unfinished one. The online
+learner saves its whole state and the bits so far in ``online/state.npz``
+every ``online.checkpoint_minibatches`` minibatches or
+``online.checkpoint_seconds`` seconds (:mod:`tfmdl.codes.prequential.
+checkpoint`); a rerun goes on from there, to the same bits. Blocks of the
+block learner are independent given the data, so a run can be split into
+shards, ``run(..., blocks="3:7")``, run by several processes at once into
+the same workdir; :func:`merge` then assembles results.json, identical to
+one run's. Under a multi-worker strategy only the chief writes. See
+docs/cluster.md.
 """
 
 import os
@@ -42,9 +46,11 @@ from tfmdl.codes import registry
 from tfmdl.codes import shortest
 from tfmdl.codes.prequential import code as prequential_code
 from tfmdl.codes.prequential.online import defaults as online_defaults
+from tfmdl.codes.prequential.checkpoint import Checkpoint
 from tfmdl.experiments import common
 from tfmdl.experiments import config as config_lib
 from tfmdl.experiments.workdir import FINAL
+from tfmdl.experiments.workdir import ONLINE_CHECKPOINT
 from tfmdl.experiments.workdir import Workdir
 from tfmdl.training.strategy import is_chief
 
@@ -130,7 +136,9 @@ def model_fns(config: ml_collections.ConfigDict, dataset):
     ValueError: an unknown model or option.
   """
   if config.learner != "switch":
-    return common.model_fn(config, dataset)
+    return common.model_fn(
+        config, dataset,
+        copies=prequential_code.weight_copies(learner_config(config)))
   return tuple(common.zoo_model_fn(
       member.model, member.model_options, dataset, name=name,
       copies=prequential_code.weight_copies(member.online))
@@ -334,7 +342,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   todo = [i for i in indices if i not in done_indices]
   last = len(timesteps) - 1
   final = final or (not learner_needs_final_shard(learner) and last in todo)
-  final = final and wd.load_final() is None
+  final = final and wd.load_final() is None and dataset.x_test is not None
   writer = _open_writer(wd if chief and blocks is None else None, config)
   on_block = _BlockSummaries(writer, dataset.num_classes)
   for block in done:
@@ -350,10 +358,16 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                              total=total) as progress:
     model = prequential.make_learner(model_fn, data, pconfig, learner,
                                      strategy=strategy, progress=progress)
+    # The online switch's mixture is not saved: only the online learner
+    # resumes mid-run.
+    checkpoint = (None if config.learner != "online" else Checkpoint(
+        wd.file(ONLINE_CHECKPOINT),
+        every_units=learner.checkpoint_minibatches,
+        every_seconds=learner.checkpoint_seconds, writable=chief))
     new = prequential.encode_blocks(
         model, data, pconfig,
         indices=todo if config.learner == "block" else None,
-        on_block=block_finished, progress=progress)
+        on_block=block_finished, progress=progress, checkpoint=checkpoint)
     if final:
       accuracy, which, wall_s = model.test_accuracy(
           dataset.x_test, dataset.y_test, data.y)

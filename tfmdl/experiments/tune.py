@@ -1,15 +1,21 @@
 """A hyperparameter search: config -> trials saved as they end -> results.json.
 
 The config is a prequential/variational config with a ``tune`` section (see
-:func:`add_defaults`). Each trial runs the code of ``tune.code`` in its own
-workdir ``trials/trial_NNN/`` (a normal prequential or variational workdir,
-itself resumable block by block) with the trial's hyperparameters written into
-the config. A finished trial is saved at once (``trials/trial_NNN.json``: its
-hyperparameters, codelength and workdir); rerunning into the same workdir
-replays the finished trials into a fresh oracle (checking it proposes the same
-hyperparameters) and runs only the rest. ``tune.max_trials`` is not part of the
+:func:`add_defaults`). keras-tuner's engine runs the search
+(:mod:`tfmdl.codes.tuning.tuner`): in one process, or as a chief that serves
+the oracle and workers that run trials, all into the same workdir on a
+shared file system (docs/cluster.md). Each trial runs the code of
+``tune.code`` in its own workdir ``trials/trial_NNN/`` (a normal prequential
+or variational workdir, itself resumable block by block) with the trial's
+hyperparameters written into the config. A finished trial is saved at once
+(``trials/trial_NNN.json``: its hyperparameters, codelength and workdir);
+rerunning into the same workdir reloads keras-tuner's oracle from
+``keras_tuner/oracle/`` and runs only the trials left (a trial cut short is
+run again, its own workdir resuming). ``tune.max_trials`` is not part of the
 workdir's identity: a search can be extended to more trials, or reported over
 its first T (but T belongs to the code: see :mod:`tfmdl.codes.tuning`).
+The chief (or the single process) writes ``results.json`` and the HParams
+experiment; each trial's TensorBoard session is written by whoever ran it.
 
 TensorBoard: ``tb/`` holds the HParams experiment (the search space and the
 metric ``tune/codelength_kbits``); ``tb/trial_NNN`` each trial's
@@ -17,8 +23,10 @@ hyperparameters and scalars (step 0). What the reported numbers mean and why
 they are codes: :mod:`tfmdl.codes.tuning`.
 """
 
+import glob
 import os
 import time
+from typing import Optional
 
 from absl import logging
 import ml_collections
@@ -159,6 +167,20 @@ def write_trial_summary(workdir: Workdir, record: tuning.TrialRecord,
   writer.flush()
 
 
+class _WorkdirTrials(tuning.TrialStore):
+  """The workdir's ``trials/trial_NNN.json``; saving a trial also writes
+  its TensorBoard session."""
+
+  def __init__(self, workdir: Workdir, uniform: float):
+    super().__init__(workdir.trials_dir)
+    self._workdir = workdir
+    self._uniform = uniform
+
+  def save(self, record: tuning.TrialRecord) -> None:
+    super().save(record)
+    write_trial_summary(self._workdir, record, self._uniform)
+
+
 def _identity(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config minus ``tune.max_trials`` (a search may be extended)."""
   identity = config.copy_and_resolve_references()
@@ -168,37 +190,37 @@ def _identity(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str
-        ) -> tuning.SearchResult:
-  """Run (or resume) the search of ``config`` in ``workdir``.
+        ) -> Optional[tuning.SearchResult]:
+  """Run (or resume) the search of ``config`` in ``workdir``, or this
+  process's part of a distributed one (keras-tuner's variables:
+  :func:`tfmdl.codes.tuning.tuner_role`).
 
   Returns:
-    The :class:`tfmdl.codes.tuning.SearchResult`; ``results.json`` holds its
-    numbers.
+    The :class:`tfmdl.codes.tuning.SearchResult` (``results.json`` holds its
+    numbers); None on a worker, which runs trials and writes only theirs.
   """
   began = time.perf_counter()
   if "tune" not in config:
     raise ValueError("the config has no 'tune' section; use a "
                      "configs/tune_*.py file or tune.add_defaults")
+  role = tuning.tuner_role()
   space = search_space(config)
   search = make_search(config)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = common.load_dataset(config)
   wd = Workdir(workdir, _identity(config), dataset.fingerprint())
   uniform = uniform_bits(len(dataset.y_train), dataset.num_classes)
-  if not os.path.exists(wd.tensorboard_dir):
+  if role != "worker" and not glob.glob(
+      os.path.join(wd.tensorboard_dir, "events.out.tfevents.*")):
+    # (tb/ itself may exist: a worker writes its trials' sessions in it.)
     write_hparams_config(wd, space, search)
-  done = [tuning.TrialRecord.from_summary(r) for r in wd.load_trials()]
-  for record in done:
-    write_trial_summary(wd, record, uniform)
-
-  def trial_callback(record):
-    wd.save_trial(record.index, record.summary())
-    write_trial_summary(wd, record, uniform)
-
   result = tuning.run_search(
       search, space, _run_trial(config, space, wd),
-      directory=wd.file("keras_tuner"), done=done,
-      trial_callback=trial_callback)
+      directory=wd.file("keras_tuner"), store=_WorkdirTrials(wd, uniform))
+  if result is None:
+    return None
+  for record in result.trials:  # one cut short after its trial file
+    write_trial_summary(wd, record, uniform)
   wd.write_results(result_record(result, config, dataset,
                                  time.perf_counter() - began))
   return result

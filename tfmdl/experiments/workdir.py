@@ -179,10 +179,8 @@ class Workdir:
     """The relative path of trial ``index``'s own workdir."""
     return os.path.join(TRIALS, self.trial_name(index))
 
-  def save_trial(self, index: int, record: dict) -> None:
-    results.write_json(self.file(TRIALS, self.trial_name(index) + ".json"),
-                       record)
-
-  def load_trials(self) -> list:
-    return [results.read_json(p)
-            for p in sorted(glob.glob(self.file(TRIALS, "trial_*.json")))]
+  @property
+  def trials_dir(self) -> str:
+    """Where a search's finished trials are saved, ``trial_NNN.json``
+    (:class:`tfmdl.codes.tuning.TrialStore`)."""
+    return self.file(TRIALS)

@@ -12,11 +12,16 @@ and bin/tune) and writes into the output folder:
   the runs with their wall times;
 * ``figure1.png``: variational objective and its KL part per epoch, true
   against random labels;
-* ``figure2_<dataset>.png``: the four panels of the paper's Figure 2 per
-  prequential run, against samples transmitted;
+* ``figure2_<dataset>_<group>.png``: the four panels of the paper's
+  Figure 2, against samples transmitted, one figure per group of
+  prequential runs (``block``, ``online``, ``recipes``; at most five runs
+  each, every curve labelled by what tells it apart);
 * ``figure3_<dataset>.png``: switch and self-switch against the plain
   prequential codes, cumulative codelength minus the best of those (the
   design of ``bin/switch``'s ``figure3_cumulative.png`` too);
+* ``loss_data.png``: the loss-data curves found below the folder
+  (``tfmdl.loss_data_curve(..., logdir=...)`` writes them), labelled by
+  folder;
 * ``tb/report/``: the same figures as TensorBoard images (tags
   ``report/<figure>``), those of the latest report only;
 * in report.md, each run's setting bits beside the run ledger's count of
@@ -39,13 +44,15 @@ One job per module; each imports only from the modules above it:
 * ``tables``: Table 1 and Table 2 as data;
 * ``formats``: the tables in Markdown and CSV, the inventory, report.md;
 * ``figures``: Figures 1 to 3 with matplotlib, as PNG bytes;
+* ``pages``: the marked sections of hand-written pages (README.md,
+  docs/results.md) made from the runs (``bin/report --pages``);
 * ``paid``: the setting bits paid against the run ledger;
 * ``tensorboard``: the figures as TensorBoard images;
 * this module: :func:`write_report`, which writes them all.
 """
 
 import os
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from tfmdl import ledger
 from tfmdl import results
@@ -54,19 +61,22 @@ from tfmdl.report import formats
 from tfmdl.report import paid
 from tfmdl.report import tables
 from tfmdl.report import tensorboard
+from tfmdl.report.loading import load
 from tfmdl.report.loading import load_runs
 from tfmdl.report.loading import Run
 
-__all__ = ["load_runs", "write_report"]
+__all__ = ["load", "load_runs", "write_report"]
 
 TENSORBOARD = "tb/report"
 
 
 def write_report(runs: Sequence[Run], out: str,
-                 book: Optional[ledger.Ledger] = None) -> list:
+                 book: Optional[ledger.Ledger] = None,
+                 curves: Optional[Mapping] = None) -> list:
   """Write the tables, report.md, the figures and their TensorBoard images
   into ``out``; ``book`` is the run ledger the setting bits are checked
-  against (the default one when None).
+  against (the default one when None); ``curves`` the loss-data curves
+  drawn (:func:`tfmdl.report.loading.load_curves`).
 
   Returns:
     The names of the files written (relative to ``out``), the TensorBoard
@@ -80,8 +90,9 @@ def write_report(runs: Sequence[Run], out: str,
     markdown.append(formats.table_markdown(table, out))
     written[f"{name}.md"] = markdown[-1]
     written[f"{name}.csv"] = formats.table_csv(table, out)
-  pngs = {name: figures.png_bytes(fig)
-          for name, fig in figures.all_figures(runs).items()}
+  made = {**figures.all_figures(runs),
+          **figures.loss_data_figures(curves or {})}
+  pngs = {name: figures.png_bytes(fig) for name, fig in made.items()}
   book = book or ledger.Ledger()
   written["report.md"] = formats.report_markdown(
       runs, markdown, list(pngs), out,

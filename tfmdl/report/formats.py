@@ -54,7 +54,8 @@ def _kbits(bits: float) -> str:
   return f"{units.bits_to_kbits(bits):.3f}"
 
 
-def _accuracy(accuracy: Optional[float]) -> str:
+def accuracy_text(accuracy: Optional[float]) -> str:
+  """A test accuracy in percent, or :data:`MISSING`."""
   return MISSING if accuracy is None else f"{100 * accuracy:.2f}%"
 
 
@@ -78,7 +79,7 @@ def table_markdown(table: tables.Table, out: str) -> str:
       kbits = _kbits(cell.codelength_bits)
       values += [f"**{kbits}**" if cell.best else kbits,
                  f"{cell.compression_ratio:.4f}",
-                 _accuracy(cell.test_accuracy),
+                 accuracy_text(cell.test_accuracy),
                  MISSING if cell.run is None else cell.run.link(out)]
     lines.append("| " + " | ".join(values) + " |")
   return "\n".join(lines) + "\n"
@@ -147,6 +148,8 @@ def versions_markdown(runs: Sequence[loading.Run]) -> str:
   """One line on the code versions that wrote the runs (results.json's
   ``code_version``), a warning when there are several."""
   versions = loading.code_versions(runs)
+  if not versions:
+    return ""
 
   def described(version, its_runs):
     if version is None:

@@ -1,4 +1,5 @@
-"""The report's input: every ``results.json`` below a folder, read and checked.
+"""The report's input: every ``results.json`` below a folder, read and checked,
+and every loss-data curve (:func:`load_curves`).
 
 :func:`load_runs` refuses, in one line naming the file, one this tfmdl cannot
 read (not JSON, another format version, a missing field, an unknown code), so
@@ -15,6 +16,7 @@ from typing import Optional
 from absl import logging
 
 from tfmdl import results
+from tfmdl.bits.loss_data import LossDataCurve
 from tfmdl.codes import registry
 
 RESULTS = "results.json"
@@ -26,6 +28,12 @@ TUNE_PREFIX = "tune/"
 # The registry's codes, and searches over the tunable ones.
 CODES = tuple(registry.CODES) + (TUNE_PREFIX + "prequential",
                                  TUNE_PREFIX + "variational")
+# Codes as results.json files of format version 1 named them before the
+# code registry (the online learner was then code "prequential" with
+# ``learner: "online"``): read under today's names.
+FORMER_NAMES = {"twopart_float32": "two_part_float32",
+                "twopart_compressed": "two_part_compressed",
+                "twopart_subspace": "two_part_subspace"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +70,8 @@ def read_record(path: str) -> dict:
 
   Raises:
     ValueError: (one line, naming ``path``) not a JSON object, another (or
-      no) ``format_version``, a missing field or an unknown code.
+      no) ``format_version``, a missing field or an unknown code (a
+      former name, :data:`FORMER_NAMES`, is read as today's).
   """
   try:
     record = results.read_json(path)
@@ -83,21 +92,24 @@ def read_record(path: str) -> dict:
   missing = [f for f in REQUIRED_FIELDS if f not in record]
   if missing:
     raise ValueError(f"{path} lacks the field(s) {', '.join(missing)}")
+  record["code"] = FORMER_NAMES.get(record["code"], record["code"])
+  if record["code"] == "prequential" and record.get("learner") == "online":
+    record["code"] = "online"
   if record["code"] not in CODES:
     raise ValueError(f"{path} holds the unknown code {record['code']!r}; "
                      f"known: {', '.join(CODES)}")
   return record
 
 
-def load_runs(root: str) -> list:
+def load_runs(root: str, allow_none: bool = False) -> list:
   """Every results.json below ``root``, in folder order, checked.
 
   A search's results.json (code ``tune/...``) stands for its trials: the
   folders below it are not read.
 
   Raises:
-    ValueError: ``root`` is not a folder or holds no results.json, or a file
-      is refused by :func:`read_record`.
+    ValueError: ``root`` is not a folder or holds no results.json (unless
+      ``allow_none``), or a file is refused by :func:`read_record`.
   """
   if not os.path.isdir(root):
     raise ValueError(f"--results={root} is not a folder")
@@ -113,7 +125,7 @@ def load_runs(root: str) -> list:
       logging.info("%s: a search; its trials are not reported on their own",
                    run.name)
       subfolders.clear()
-  if not runs:
+  if not runs and not allow_none:
     raise ValueError(f"no {RESULTS} under {root}")
   versions = code_versions(runs)
   if len(versions) > 1:
@@ -124,6 +136,45 @@ def load_runs(root: str) -> list:
             f"{version_label(v)}: {len(rs)} runs"
             for v, rs in versions.items()))
   return runs
+
+
+def load_curves(root: str) -> dict:
+  """Every loss-data curve below ``root`` (``tfmdl.loss_data_curve(...,
+  logdir=...)`` writes :data:`tfmdl.results.LOSS_DATA_CURVE`), in folder
+  order: ``{its folder relative to root: LossDataCurve}``.
+
+  Raises:
+    ValueError: (one line, naming the file) a file that is not a curve.
+  """
+  curves = {}
+  for folder, subfolders, files in os.walk(root):
+    subfolders.sort()
+    if results.LOSS_DATA_CURVE in files:
+      path = os.path.join(folder, results.LOSS_DATA_CURVE)
+      try:
+        record = results.read_json(path)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not JSON: {e}") from e
+      name = os.path.relpath(folder, root)
+      if name == os.curdir:
+        name = os.path.basename(os.path.abspath(root))
+      curves[name] = LossDataCurve.from_record(record, path)
+  return curves
+
+
+def load(root: str) -> tuple:
+  """``(runs, curves)`` below ``root``: :func:`load_runs` and
+  :func:`load_curves`.
+
+  Raises:
+    ValueError: as they do, and when ``root`` holds neither.
+  """
+  runs = load_runs(root, allow_none=True)
+  curves = load_curves(root)
+  if not runs and not curves:
+    raise ValueError(f"no {RESULTS} or {results.LOSS_DATA_CURVE} under "
+                     f"{root}")
+  return runs, curves
 
 
 def code_versions(runs) -> dict:

@@ -18,6 +18,10 @@ import numpy as np
 
 from tfmdl.bits.loss_data import LossDataCurve
 
+# The gid of lines that are not curves (uniform, thresholds): the report's
+# figures tag theirs alike (:data:`tfmdl.report.figures.REFERENCE`).
+REFERENCE = "reference"
+
 
 def loss_data_figure(curves: Mapping[str, LossDataCurve],
                      epsilons: Sequence[float] = ()):
@@ -50,10 +54,10 @@ def loss_data_figure(curves: Mapping[str, LossDataCurve],
             color=line.get_color())
   for k in sorted({c.num_classes for c in curves.values()}):
     ax.axhline(math.log2(k), color="gray", linestyle=":",
-               label=f"uniform, log2 {k}")
+               label=f"uniform, log2 {k}", gid=REFERENCE)
   for epsilon in epsilons:
     ax.axhline(epsilon, color="black", linestyle="--", linewidth=0.8,
-               label=f"ε = {epsilon:g}")
+               label=f"ε = {epsilon:g}", gid=REFERENCE)
   ax.set_xscale("log")
   ax.set_ylim(bottom=0)
   ax.set_xlabel("training-set size n (log scale)")

@@ -29,6 +29,11 @@ TABLE2 = (
     ("switch", ("switch",)),
     ("self-switch", ("self_switch",)),
 )
+# The README's headline: one row per code, the online learner's apart (its
+# label says "online": :func:`row_label`).
+HEADLINE = TABLE1[:4] + (
+    ("prequential", ("prequential", loading.TUNE_PREFIX + "prequential")),
+    ("prequential", ("online",))) + TABLE2[2:]
 UNIFORM = "uniform"
 
 

@@ -1,6 +1,7 @@
 """Training: a custom Keras loop under a ``tf.distribute`` strategy."""
 
 from tfmdl.training.determinism import make_deterministic
+from tfmdl.training.determinism import resumable_random_state
 from tfmdl.training.determinism import seed_everything
 from tfmdl.training.loop import EpochLog
 from tfmdl.training.loop import make_forward
@@ -18,5 +19,5 @@ __all__ = [
     "EpochLog", "STRATEGY_NAMES", "TrainConfig", "TrainResult",
     "get_strategy", "make_deterministic", "make_forward",
     "per_sample_nll_nats", "predict_log_probs", "predict_stream_log_probs",
-    "seed_everything", "train", "train_on_stream",
+    "resumable_random_state", "seed_everything", "train", "train_on_stream",
 ]

@@ -4,8 +4,15 @@ By default: ``MirroredStrategy`` when more than one GPU is visible, the default
 (no-op) strategy otherwise. A name overrides the choice, so a user (or a test
 with logical CPU devices) can force one. :func:`is_chief` tells the one process
 of a multi-worker run that writes files.
+
+A process gets one ``MirroredStrategy`` per set of devices, made on first use
+and returned again after: two strategies over the same devices number their
+collective all-reduces alike, and the second one's steps would meet the
+first one's (TensorFlow aborts them with "Shape mismatch in the collective
+instance" as soon as two models of different sizes are trained).
 """
 
+import functools
 import json
 import os
 
@@ -38,7 +45,14 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
   if name == "default":
     return tf.distribute.get_strategy()
   devices = gpus or tf.config.list_logical_devices("CPU")
-  return tf.distribute.MirroredStrategy([d.name for d in devices])
+  return _mirrored(tuple(d.name for d in devices))
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored(devices: tuple) -> tf.distribute.Strategy:
+  """The process's one ``MirroredStrategy`` over ``devices`` (module
+  docstring)."""
+  return tf.distribute.MirroredStrategy(list(devices))
 
 
 def _multi_worker() -> tf.distribute.Strategy:

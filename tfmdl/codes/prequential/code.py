@@ -35,6 +35,7 @@ from tfmdl.bits import mixtures
 from tfmdl.bits import units
 from tfmdl.codes.prequential import protocol
 from tfmdl.codes.prequential.block import BlockLearner
+from tfmdl.codes.prequential.checkpoint import Checkpoint
 from tfmdl.codes.prequential.coders import BitCounter
 from tfmdl.codes.prequential.coders import no_training
 from tfmdl.codes.prequential.config import BlockConfig
@@ -138,8 +139,9 @@ def make_learner(model_fn, data: labelled.LabelledData,
   the online switch.
 
   Raises:
-    ValueError: a model that cannot be measured, or a ``shuffle_buffer``
-      for arrays or for the online learner.
+    ValueError: a model that cannot be measured, a ``shuffle_buffer`` for
+      arrays or for the online learner, or an online learner that cannot
+      read a stream as configured.
   """
   fns = model_fns(model_fn, learner, data.num_classes,
                   data.inputs(0, min(data.n, 8)))
@@ -147,9 +149,6 @@ def make_learner(model_fn, data: labelled.LabelledData,
       data.is_stream and isinstance(learner, BlockConfig)):
     raise ValueError("shuffle_buffer bounds the memory of the block learner "
                      "on a tf.data stream only")
-  if not isinstance(learner, BlockConfig) and data.is_stream:
-    raise ValueError("the online learner reads arrays: pass arrays, or the "
-                     "block learner for a stream")
   if isinstance(learner, OnlineSwitch):
     fns = tuple(fn.with_layout(data.layout) for fn in fns)
     members = learner.members
@@ -159,7 +158,7 @@ def make_learner(model_fn, data: labelled.LabelledData,
     return BlockLearner(fns.with_layout(data.layout), data, config, learner,
                         strategy, shuffle_buffer=shuffle_buffer,
                         progress=progress)
-  strategies = [[OnlineLearner(fn, data.x, data.num_classes, member, strategy,
+  strategies = [[OnlineLearner(fn, data, data.num_classes, member, strategy,
                                seed=s)
                  for s in member_seeds(config.seed, member.ensemble)]
                 for fn, member in zip(fns, members)]
@@ -197,7 +196,8 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
                   config: PrequentialConfig, *,
                   indices: Optional[Sequence[int]] = None,
                   on_block: Optional[Callable[[BlockResult], None]] = None,
-                  progress=None) -> tuple:
+                  progress=None,
+                  checkpoint: Optional[Checkpoint] = None) -> tuple:
   """Alice's blocks of the schedule from ``learner``'s predictions.
 
   Args:
@@ -206,9 +206,12 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
     config: the protocol's constants.
     indices: the block learner's blocks to compute (each is independent of
       the others: shards, resumed runs); None for every unit.
-    on_block: called with each block as soon as it is finished.
+    on_block: called with each block as soon as it is finished (also with
+      the blocks a checkpoint restored finished).
     progress: a :class:`tfmdl.progress.Progress` advanced by each unit's
       work, with a note per block; None for none.
+    checkpoint: the online learner's: restored first (the run goes on from
+      its unit), saved as it falls due.
 
   Returns:
     The finished :class:`BlockResult` s, by index.
@@ -235,8 +238,22 @@ def encode_blocks(learner: protocol.Learner, data: labelled.LabelledData,
       timesteps, data.num_classes, uniform_fallback=config.uniform_fallback,
       block_info=getattr(learner, "block_info", no_training),
       on_block=finished)
-  protocol.run(learner, [counter], data.y, units=indices,
-               on_unit=lambda p: progress.advance(p.weight))
+  if checkpoint is not None:
+    first = checkpoint.restore(learner, counter)
+    if first:
+      progress.note(f"resumed from {checkpoint.path} at unit {first} of "
+                    f"{len(learner.units)}")
+      progress.advance(float(learner.units[first - 1][1]))
+    for block in counter.blocks():
+      finished(block)
+    indices = range(first, len(learner.units))
+
+  def on_unit(prediction):
+    progress.advance(prediction.weight)
+    if checkpoint is not None:
+      checkpoint.after_unit(learner, counter, prediction)
+
+  protocol.run(learner, [counter], data.y, units=indices, on_unit=on_unit)
   return counter.blocks()
 
 

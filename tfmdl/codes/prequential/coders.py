@@ -21,6 +21,7 @@ a time computes the encoder's masses bit for bit.
 """
 
 import abc
+import json
 import math
 import time
 from typing import Callable, Optional
@@ -142,6 +143,40 @@ class BitCounter(Coder):
   def blocks(self) -> tuple:
     """The finished blocks, by index."""
     return tuple(self._finished[i] for i in sorted(self._finished))
+
+  def state(self) -> dict:
+    """What the counter holds between units, as arrays (to resume a run
+    whose units are coded in order): each open block's bits and hits so far,
+    and each finished block."""
+    state = {}
+    for index, block in self._open.items():
+      state[f"open/{index}/bits"] = block.bits[:block.filled]
+      state[f"open/{index}/correct"] = block.correct[:block.filled]
+    for index, block in self._finished.items():
+      state[f"finished/{index}/bits"] = block.per_sample_bits
+      state[f"finished/{index}/record"] = np.array(json.dumps(
+          block.to_json()))
+    return state
+
+  def restore(self, state: dict) -> None:
+    """Continue from a :meth:`state`; the finished blocks are not handed to
+    ``on_block`` again."""
+    bounds = schedule.block_bounds(self._timesteps)
+    self._open, self._finished = {}, {}
+    for key in state:
+      kind, index, part = key.split("/")
+      index = int(index)
+      if kind == "open" and part == "bits":
+        block = _Block(*bounds[index])
+        filled = len(state[key])
+        block.bits[:filled] = state[key]
+        block.correct[:filled] = state[f"open/{index}/correct"]
+        block.filled = filled
+        self._open[index] = block
+      elif kind == "finished" and part == "bits":
+        self._finished[index] = BlockResult.from_json(
+            json.loads(str(state[f"finished/{index}/record"])),
+            per_sample_bits=np.asarray(state[key], np.float64))
 
   def float_bits(self) -> float:
     """The finished blocks' bits."""

@@ -324,6 +324,28 @@ def read_file(path: str) -> LabelsFile:
                     checks_bits=8 * _CHECKS.size)
 
 
+def check_replicas(header: dict, strategy: tf.distribute.Strategy) -> None:
+  """Refuse to decode on another number of replicas than Alice trained on.
+
+  A step split over N replicas sums N partial gradients, in an order that
+  depends on N: the round-off, hence the weights and every later
+  probability, differ from one replica count to another (docs/cluster.md),
+  so even ``force`` cannot help. A header without ``replicas`` (written
+  before it was recorded) is not checked.
+
+  Raises:
+    ValueError: when ``header["replicas"]`` differs from ``strategy``'s.
+  """
+  saved = header.get("replicas")
+  here = strategy.num_replicas_in_sync
+  if saved is not None and saved != here:
+    raise ValueError(
+        f"the file was encoded with the training split over {saved} "
+        f"replica(s), this decoder's strategy has {here}: decoding needs the "
+        f"same number (config.strategy and the devices or TF_CONFIG workers "
+        f"it spans)")
+
+
 def check_environment(saved: dict, force: bool = False) -> list:
   """Differences between ``saved`` and :func:`environment`, as strings.
 

@@ -5,7 +5,8 @@ from a finite search space fixed in advance; each trial runs a full code
 (prequential or variational) and its objective is the codelength in bits.
 Reporting the best of T trials after seeing their codelengths is a choice made
 with the data, so the choice is paid for. This module states the price and
-computes it; ``bin/tune`` runs the trials.
+computes it; :mod:`~.tuner` runs the trials through keras-tuner's own engine
+(in one process, or a chief and workers), and ``bin/tune`` runs that.
 
 What Alice and Bob agree on before the data: the search space (a tuple of
 choices per hyperparameter), the oracle and its seed, ``T = max_trials``, the
@@ -76,18 +77,15 @@ Example::
 """
 
 import dataclasses
-import datetime
 import math
-import time
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-from absl import logging
 import keras_tuner
 import numpy as np
 
-from tfmdl import progress as progress_lib
 from tfmdl import results
 from tfmdl.codes import registry
+from tfmdl.codes.tuning.oracles import ResumableBayesianOracle
 
 SEARCHES = ("random", "bayesian", "hyperband")
 ADAPTIVE_SEARCHES = ("bayesian", "hyperband")
@@ -95,7 +93,6 @@ ADAPTIVE_SEARCHES = ("bayesian", "hyperband")
 CODES = registry.TUNABLE
 OBJECTIVE = "codelength_bits"
 BUDGET = "max_epochs"
-TUNER_ID = "tfmdl"
 
 # The hyperparameters a search space may hold, in registration order.
 KNOBS = ("model", "learning_rate", "batch_size", "width", "depth", "dropout",
@@ -319,13 +316,9 @@ class Search:
     """``H(c)``: explicit cost of a trial's hyperparameters and budget."""
     return space.bits(hyperparameters) + self.budget_bits()
 
-  def make_oracle(self, space: SearchSpace,
-                  directory: str) -> keras_tuner.Oracle:
-    """A fresh keras-tuner oracle over ``space``, objective codelength (min).
-
-    The oracle writes its own ``oracle.json`` and ``trial_*`` files under
-    ``directory/oracle`` (for inspection; resuming replays trials instead).
-    """
+  def make_oracle(self, space: SearchSpace) -> keras_tuner.Oracle:
+    """A fresh keras-tuner oracle over ``space``, objective codelength
+    (min); the tuner that runs it gives it its folder."""
     common = dict(
         objective=keras_tuner.Objective(OBJECTIVE, "min"), seed=self.seed,
         hyperparameters=space.hyperparameters(), allow_new_entries=False,
@@ -334,15 +327,13 @@ class Search:
       oracle = keras_tuner.oracles.RandomSearchOracle(
           max_trials=self.max_trials, **common)
     elif self.search == "bayesian":
-      oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+      oracle = ResumableBayesianOracle(
           max_trials=self.max_trials,
           num_initial_points=self.num_initial_points, **common)
     else:
       oracle = keras_tuner.oracles.HyperbandOracle(
           max_epochs=self.max_epochs, factor=self.factor, **common)
       oracle.max_trials = self.max_trials  # stop after T trials as well
-    # The oracle saves to a project folder, which only Tuner sets publicly.
-    oracle._set_project_dir(directory, "oracle")  # pylint: disable=protected-access
     oracle.verbose = 0
     return oracle
 
@@ -385,6 +376,8 @@ class TrialRecord:
     finished_at: ISO time when it finished.
     duplicate_of: index of an earlier trial with the same hyperparameters
       whose result was reused, or None.
+    tuner_id: the keras-tuner process that ran it (``tuner0`` alone;
+      a worker's ``KERASTUNER_TUNER_ID`` on a cluster).
   """
   index: int
   oracle_values: dict
@@ -396,6 +389,7 @@ class TrialRecord:
   wall_s: float
   finished_at: str
   duplicate_of: Optional[int] = None
+  tuner_id: str = ""
 
   def summary(self) -> dict:
     return dataclasses.asdict(self)
@@ -477,98 +471,10 @@ class SearchResult:
     return self.mixture_bits
 
 
+def same_hyperparameters(a: Mapping, b: Mapping) -> bool:
+  """Whether two trials' hyperparameters are the same (as JSON)."""
+  return _key(a) == _key(b)
+
+
 def _key(hyperparameters: Mapping) -> tuple:
   return tuple(sorted(results.json_round_trip(dict(hyperparameters)).items()))
-
-
-def _finish(oracle: keras_tuner.Oracle, trial, codelength_bits: float) -> None:
-  oracle.update_trial(trial.trial_id, {OBJECTIVE: float(codelength_bits)})
-  trial.status = keras_tuner.engine.trial.TrialStatus.COMPLETED
-  oracle.end_trial(trial)
-
-
-RunTrial = Callable[[int, dict], TrialOutcome]
-
-
-def run_search(search: Search, space: SearchSpace, run_trial: RunTrial, *,
-               directory: str, done: Sequence[TrialRecord] = (),
-               trial_callback: Optional[Callable[[TrialRecord], None]] = None,
-               progress=None) -> SearchResult:
-  """Run (or resume) a search: propose, run each trial's code, pay for it.
-
-  Args:
-    search: oracle, T and seed.
-    space: the search space.
-    run_trial: ``run_trial(index, hyperparameters)`` runs the code of one
-      trial and returns its :class:`TrialOutcome`.
-    directory: folder for the oracle's own files.
-    done: trials that an earlier run of the same search finished. They are
-      replayed into a fresh oracle in order (the oracle must propose the same
-      hyperparameters again, else ValueError) and not rerun; with a smaller
-      ``max_trials`` only the first T count.
-    trial_callback: called with each newly finished trial (to save it).
-    progress: advanced by one per trial, with a line per trial (a trial's
-      own code reports nested in it); None: a new report on stderr.
-
-  Returns:
-    A :class:`SearchResult` over at most ``max_trials`` trials (fewer if the
-    oracle stops early, e.g. an exhausted space).
-  """
-  oracle = search.make_oracle(space, directory)
-  records = sorted(done, key=lambda r: r.index)[:search.max_trials]
-  if [r.index for r in records] != list(range(len(records))):
-    raise ValueError(f"saved trials are not 0..{len(records) - 1}: "
-                     f"{[r.index for r in records]}")
-  for record in records:
-    trial = oracle.create_trial(TUNER_ID)
-    proposed = results.json_round_trip(dict(trial.hyperparameters.values))
-    if proposed != record.oracle_values:
-      raise ValueError(
-          f"saved trial {record.index} had {record.oracle_values} but the "
-          f"oracle now proposes {proposed} (keras-tuner or search changed); "
-          "use a new workdir")
-    _finish(oracle, trial, record.codelength_bits)
-  if records:
-    logging.info("resuming: %d trial(s) replayed into the oracle",
-                 len(records))
-
-  progress = progress_lib.reporting(progress, "tune",
-                                   search.max_trials - len(records))
-  while len(records) < search.max_trials:
-    trial = oracle.create_trial(TUNER_ID)
-    if trial.status != keras_tuner.engine.trial.TrialStatus.RUNNING:
-      progress.note(f"the oracle stopped after {len(records)} trial(s) "
-                    f"({trial.status})")
-      progress.advance(search.max_trials - len(records))
-      break
-    index = len(records)
-    progress.status(trial=f"trial {index + 1}/{search.max_trials}")
-    values = dict(trial.hyperparameters.values)
-    hparams = search.trial_hyperparameters(values)
-    began = time.perf_counter()
-    twin = next((r for r in records
-                 if _key(r.hyperparameters) == _key(hparams)), None)
-    if twin is None:
-      outcome = run_trial(index, hparams)
-    else:
-      logging.info("trial %d repeats trial %d: result reused", index,
-                   twin.index)
-      outcome = TrialOutcome(twin.codelength_bits, twin.test_accuracy,
-                             twin.workdir)
-    record = TrialRecord(
-        index=index, oracle_values=results.json_round_trip(values),
-        hyperparameters=results.json_round_trip(hparams),
-        codelength_bits=float(outcome.codelength_bits),
-        hyperparameter_bits=search.hyperparameter_bits(space, hparams),
-        test_accuracy=outcome.test_accuracy, workdir=outcome.workdir,
-        wall_s=time.perf_counter() - began,
-        finished_at=datetime.datetime.now().isoformat(timespec="seconds"),
-        duplicate_of=None if twin is None else twin.index)
-    if trial_callback is not None:
-      trial_callback(record)
-    _finish(oracle, trial, record.codelength_bits)
-    records.append(record)
-    progress.note(f"trial {index + 1}/{search.max_trials} {hparams}: "
-                  f"{record.codelength_bits:.1f} bits")
-    progress.advance(1)
-  return SearchResult(search, tuple(records))

@@ -27,14 +27,16 @@ the seed. The n samples are cut into
   step's minibatch, plus ``model.losses`` if the model has any): one on
   minibatch t, then R on replay minibatches of B samples of everything
   transmitted so far (minibatches 0..t), either drawn uniformly with
-  replacement or read by R *replay streams* that walk the sent samples in
-  order and restart at random earlier points
+  replacement (from at most ``replay_memory`` of them, a uniform sample
+  kept by reservoir sampling) or read by R *replay streams* that walk the
+  sent samples in order and restart at random earlier points
   (:mod:`~.replay`), all from stateless generators seeded with
   ``(seed, t)``. ``R = 0`` is plain online SGD. The learning rate follows an
   agreed schedule of t (constant or cosine, optional warm-up,
   :mod:`~.schedule`); images may be shifted (and flipped) at
   random, from the same seeds. After each step the EMA weights are updated.
-  Dropout is active during learning, off during encoding.
+  Dropout is active during learning, off during encoding (its masks drawn
+  from a generator whose state is a variable: saved with the rest).
 * **Ensembles:** with ``ensemble = E``, E such learners from seeds
   ``seed .. seed + E - 1`` run side by side and each minibatch is encoded
   with the equal-weight average of their predictive distributions.
@@ -60,6 +62,15 @@ Bob one, decoding between calls. Same traced graph, same seeds: the same
 floats, given op determinism on the same kind of machine
 (:func:`tfmdl.training.make_deterministic`).
 
+The inputs may be arrays or a ``tf.data`` stream (TFRecord files, TFDS), read
+once, in order, never held whole: uniform replay then draws from a memory of
+``replay_memory`` sent samples, kept by reservoir sampling from agreed seeds
+(:mod:`~.replay`, :mod:`~.inputs`); on the same examples with the same replay,
+a stream gives the floats of the arrays. Between calls the learner's whole
+state can be saved and restored, and a run in a workdir resumes from its
+last save with the bits of an uninterrupted run
+(:mod:`tfmdl.codes.prequential.checkpoint`, docs/cluster.md).
+
 For the switch code and TensorBoard, the per-sample bits are summed into the
 blocks of the usual prequential timesteps (``t_1, 2 t_1, ...``), so an online
 run and a block run of the same data order can be mixed. The test accuracy is
@@ -80,6 +91,7 @@ Example::
 Modules: :mod:`~.config` (what is agreed),
 :mod:`~.learner` (the state both sides evolve and its step),
 :mod:`~.replay` (which sent samples are rehearsed),
+:mod:`~.inputs` (where the inputs come from: arrays or a stream),
 :mod:`~.schedule` (the learning rate),
 :mod:`~.calibration` (the temperature),
 :mod:`~.ensemble` (learners side by side in the prequential protocol,

@@ -27,6 +27,13 @@ class TemperatureCalibrator:
         shape=tf.TensorShape([None, num_classes]), name="encoded_logits")
 
   @property
+  def variables(self) -> list:
+    """The state (for checkpoints): the log-temperature, its optimizer's
+    slots and the logits kept for the next step."""
+    return ([self.log_temperature] + list(self._optimizer.variables) +
+            [self._logits])
+
+  @property
   def temperature(self) -> float:
     return float(tf.exp(self.log_temperature))
 

@@ -19,7 +19,9 @@ with the uniform code. How the strategies' predictions code a label:
   predictions is one more strategy (named ``"average"``): the mixture can
   follow the ensemble of the learners where it codes shorter than any one.
 
-Alice runs many minibatches per call, Bob one.
+Alice runs many minibatches per call, Bob one. Between calls the learners'
+state can be saved and restored (:meth:`OnlineEnsemble.state`), to resume a
+run of one strategy (the online switch's mixture is not saved: it reruns).
 """
 
 import math
@@ -151,6 +153,45 @@ class OnlineEnsemble(Learner):
     if self._average:
       log_probs = log_probs + [average_log_probs(log_probs)]
     return np.stack(log_probs)
+
+  @property
+  def position(self) -> int:
+    """The units predicted so far (the next one to predict)."""
+    if self._mixing is not None:
+      return self._mixing.next
+    return self._learners[0].position
+
+  def state(self) -> dict:
+    """Every learner's :meth:`OnlineLearner.state`, keys prefixed by the
+    learner (``"0/..."``).
+
+    Raises:
+      ValueError: for several strategies (the mixture's state is not saved).
+    """
+    if self._mixing is not None:
+      raise ValueError("the online switch is not checkpointed: its mixture "
+                       "state is not saved")
+    return {f"{e}/{key}": value for e, member in enumerate(self._learners)
+            for key, value in member.state().items()}
+
+  def restore(self, state: dict) -> None:
+    """Continue from a :meth:`state` of an ensemble built alike.
+
+    Raises:
+      ValueError: if the state is another ensemble's, or for several
+        strategies.
+    """
+    if self._mixing is not None:
+      raise ValueError("the online switch is not checkpointed: its mixture "
+                       "state is not saved")
+    members = {key.split("/", 1)[0] for key in state}
+    if members != {str(e) for e in range(len(self._learners))}:
+      raise ValueError(f"the saved online state has {len(members)} "
+                       f"member(s), this ensemble {len(self._learners)}")
+    for e, member in enumerate(self._learners):
+      prefix = f"{e}/"
+      member.restore({key[len(prefix):]: value for key, value in state.items()
+                      if key.startswith(prefix)})
 
   def predict(self, first: int, labels: np.ndarray, count: int) -> list:
     if self._mixing is not None:
