@@ -84,6 +84,10 @@ run() {
   fi
 }
 
+# Order: what the README's headline and the shortest codes need first, the
+# long random-label runs of the convnet recipes last, so that a run cut short
+# (the script resumes) still covers the most.
+
 # --- digits: every code, every model, minutes in all -------------------------
 for model in mlp lenet tinycnn; do
   run digits/prequential_$model prequential \
@@ -105,8 +109,33 @@ run digits/variational_mlp_random_labels variational \
     --config=configs/variational_digits.py:mlp --random_labels
 run digits/variational_lenet variational \
     --config=configs/variational_digits.py:lenet
+# Online learner (one model trained as labels arrive), same files as a block run.
+run digits/prequential_online_mlp prequential \
+    --config=configs/prequential_digits.py:mlp --learner=online
+# The shortest code: the Bayes mixture of block, online, their switch, uniform.
+run digits/code_shortest_mlp prequential \
+    --config=configs/prequential_digits.py:mlp --learner=shortest
 
-# --- fashion_mnist: mlp, lenet, tinycnn ----------------------------------------
+# --- fashion_mnist: the shortest codes ----------------------------------------
+# The recipes of configs/shortest_fashion_mnist.py on the true labels, and on
+# random ones (which must cost at least uniform - 10 bits).
+for recipe in mlp_fast mlp switch_fast tinycnn tinycnn_ensemble \
+    tinycnn_ensemble_tta; do
+  run fashion_mnist/shortest_$recipe prequential \
+      --config=configs/shortest_fashion_mnist.py:$recipe
+done
+for recipe in mlp_fast mlp switch_fast; do
+  run fashion_mnist/shortest_${recipe}_random_labels prequential \
+      --config=configs/shortest_fashion_mnist.py:$recipe --random_labels
+done
+for model in mlp lenet; do
+  run fashion_mnist/prequential_online_$model prequential \
+      --config=configs/prequential_fashion_mnist.py:$model --learner=online
+done
+run fashion_mnist/code_shortest_mlp prequential \
+    --config=configs/prequential_fashion_mnist.py:mlp --learner=shortest
+
+# --- fashion_mnist: the paper's codes with mlp, lenet, tinycnn ----------------
 for model in mlp lenet tinycnn; do
   run fashion_mnist/prequential_$model prequential \
       --config=configs/prequential_fashion_mnist.py:$model
@@ -115,15 +144,6 @@ run fashion_mnist/switch switch --runs="$runs/fashion_mnist/prequential_mlp,$run
 for model in mlp lenet tinycnn; do
   run fashion_mnist/self_switch_$model switch --self_switch \
       --runs="$runs/fashion_mnist/prequential_$model"
-done
-for model in mlp lenet tinycnn; do
-  run fashion_mnist/twopart_float32_$model twopart --code=float32 \
-      --config=configs/twopart_fashion_mnist.py:$model
-  run fashion_mnist/twopart_compressed_$model twopart --code=compressed \
-      --config=configs/twopart_fashion_mnist.py:$model
-  run fashion_mnist/twopart_subspace_$model twopart --code=subspace \
-      --config=configs/twopart_fashion_mnist.py:$model \
-      --config.subspace.dims='(100,1000)' --config.subspace.max_epochs=8
 done
 # Figure 1: the MLP with 3 hidden layers of 200, true against random labels.
 run fashion_mnist/variational_mlp variational \
@@ -135,20 +155,18 @@ run fashion_mnist/variational_mlp_random_labels variational \
 run fashion_mnist/variational_lenet variational \
     --config=configs/variational_fashion_mnist.py:lenet \
     --config.train.max_epochs=6 --config.train.learning_rate=3e-3
-
-# Online learner (one model trained as labels arrive), same files as a block run.
-run digits/prequential_online_mlp prequential \
-    --config=configs/prequential_digits.py:mlp --learner=online
-for model in mlp lenet; do
-  run fashion_mnist/prequential_online_$model prequential \
-      --config=configs/prequential_fashion_mnist.py:$model --learner=online
+for model in mlp lenet tinycnn; do
+  run fashion_mnist/twopart_float32_$model twopart --code=float32 \
+      --config=configs/twopart_fashion_mnist.py:$model
+  run fashion_mnist/twopart_compressed_$model twopart --code=compressed \
+      --config=configs/twopart_fashion_mnist.py:$model
+  run fashion_mnist/twopart_subspace_$model twopart --code=subspace \
+      --config=configs/twopart_fashion_mnist.py:$model \
+      --config.subspace.dims='(100,1000)' --config.subspace.max_epochs=8
 done
 
-# Shortest codes: the recipes of configs/shortest_fashion_mnist.py, on the
-# true labels and on random ones (which must cost at least uniform - 10 bits).
-for recipe in mlp_fast mlp tinycnn tinycnn_ensemble; do
-  run fashion_mnist/shortest_$recipe prequential \
-      --config=configs/shortest_fashion_mnist.py:$recipe
+# --- fashion_mnist: the convnet recipes on random labels (about an hour) ------
+for recipe in tinycnn tinycnn_ensemble tinycnn_ensemble_tta; do
   run fashion_mnist/shortest_${recipe}_random_labels prequential \
       --config=configs/shortest_fashion_mnist.py:$recipe --random_labels
 done

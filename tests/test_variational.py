@@ -337,7 +337,11 @@ def test_experiment_writes_results_and_tensorboard(tmp_path, bin_config,
   assert record["code"] == "variational" and record["n"] == 100
   assert set(record["parts"]) == {"kl_bits", "nll_bits",
                                   "deterministic_weights_bits",
-                                  "grid_choice_bits"}
+                                  "grid_choice_bits", "setting_bits"}
+  assert sum(record["parts"].values()) == pytest.approx(
+      record["codelength_bits"])
+  # The test's ledger is empty: this first setting on the labels pays 0.
+  assert record["parts"]["setting_bits"] == 0.0
   assert record["parts"]["grid_choice_bits"] == 1.0
   assert record["codelength_bits"] == pytest.approx(
       sum(record["parts"].values()))

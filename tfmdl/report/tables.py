@@ -19,21 +19,22 @@ TABLE1 = (
     ("network compression", ("two_part_compressed",)),
     ("random subspace", ("two_part_subspace",)),
     ("variational", ("variational", loading.TUNE_PREFIX + "variational")),
-    ("prequential", ("prequential", "online",
+    ("prequential", ("prequential", "online", "online_switch",
                      loading.TUNE_PREFIX + "prequential")),
 )
 TABLE2 = (
     ("variational", ("variational", loading.TUNE_PREFIX + "variational")),
-    ("prequential", ("prequential", "online",
+    ("prequential", ("prequential", "online", "online_switch",
                      loading.TUNE_PREFIX + "prequential")),
     ("switch", ("switch",)),
     ("self-switch", ("self_switch",)),
+    ("shortest", ("shortest",)),
 )
 # The README's headline: one row per code, the online learner's apart (its
-# label says "online": :func:`row_label`).
+# label says "online" or "online switch": :func:`row_label`).
 HEADLINE = TABLE1[:4] + (
     ("prequential", ("prequential", loading.TUNE_PREFIX + "prequential")),
-    ("prequential", ("online",))) + TABLE2[2:]
+    ("prequential", ("online", "online_switch"))) + TABLE2[2:]
 UNIFORM = "uniform"
 
 
@@ -133,6 +134,8 @@ def row_label(code: str, run: loading.Run) -> str:
     code += ", tuned"
   elif run.code == "online":
     code += ", online"
+  elif run.code == "online_switch":
+    code += ", online switch"
   recipe = run.record.get("config", {}).get("recipe")
   model = model_label(run) + (f", recipe {recipe}" if recipe else "")
   return f"{code} ({model})"
