@@ -250,7 +250,7 @@ def test_table2_rows_and_numbers(results_dir, made):
   assert list(rows) == [
       "uniform", "variational (mlp 2×256)", "prequential (lenet)",
       "prequential (mlp 2×256)", "prequential, tuned (mlp)",
-      "switch (mlp+lenet)", "self-switch (mlp)"]
+      "switch (mlp+lenet)", "self-switch (mlp)", "shortest"]
   saved = results.read_json(os.path.join(results_dir, "digits", "switch",
                                          "results.json"))
   bits = saved["codelength_bits"]
@@ -484,7 +484,7 @@ def test_rows_of_one_model_name_show_their_layer_sizes(tmp_path):
   table = tables.build_table(report.load_runs(root), tables.TABLE2)
   assert [row.label for row in table.rows] == [
       "uniform", "variational (mlp 3×200)", "prequential (lenet)",
-      "prequential (mlp 2×256)", "switch", "self-switch"]
+      "prequential (mlp 2×256)", "switch", "self-switch", "shortest"]
 
 
 def test_definitions_say_variational_rows_are_monte_carlo_estimates(made):
