@@ -777,6 +777,20 @@ def test_recipes_section_sets_each_recipe_beside_its_random_labels(tmp_path):
   assert "minibatches of 32, 8 replay steps" in text
 
 
+def test_recipe_settings_name_the_switch_and_test_time_shifts():
+  switch = {"learner": "switch", "config": {"switch": {
+      "mixture": "fixed_share", "average": True}}}
+  assert pages._settings(switch) == (
+      "online switch (fixed share, with the learners' average), each "
+      "learner with its online settings")
+  online = {"learner": "online", "config": {"online": {
+      "batch_size": 32, "replay": 12, "schedule": "cosine", "ensemble": 2,
+      "augment": True, "shift_pixels": 1, "tta_shifts": 1}}}
+  assert pages._settings(online) == (
+      "minibatches of 32, 12 replay steps, cosine decay, ensemble of 2, "
+      "shifts of 1 px, test-time shifts of 1 px")
+
+
 def test_figures_section_links_the_planned_figures(results_dir, tmp_path):
   runs = report.load_runs(results_dir)
   text = pages.figures_section(runs, "digits", pages.Where(

@@ -164,7 +164,8 @@ def figure2_groups(runs: Sequence[loading.Run], dataset: str) -> dict:
   where a group has more), so that every curve can be told apart."""
   groups = collections.defaultdict(list)
   for run in runs:
-    if (run.code not in ("prequential", "online") or run.random_labels
+    if (run.code not in ("prequential", "online", "online_switch")
+        or run.random_labels
         or run.record["dataset"] != dataset):
       continue
     recipe = run.record.get("config", {}).get("recipe")

@@ -143,7 +143,12 @@ def _table(layout):
 
 def _settings(record: dict) -> str:
   """An online run's settings in words: minibatches, replay, schedule,
-  ensemble, augmentation."""
+  ensemble, augmentation; for the online switch, its mixture."""
+  if record.get("learner") == "switch":
+    switch = record["config"]["switch"]
+    return (f"online switch ({switch['mixture'].replace('_', ' ')}"
+            + (", with the learners' average" if switch.get("average")
+               else "") + "), each learner with its online settings")
   if record.get("learner") != "online":
     return "block learner"
   online = record["config"]["online"]
@@ -155,6 +160,8 @@ def _settings(record: dict) -> str:
     words.append(f"ensemble of {online['ensemble']}")
   if online.get("augment"):
     words.append(f"shifts of {online['shift_pixels']} px")
+  if online.get("tta_shifts"):
+    words.append(f"test-time shifts of {online['tta_shifts']} px")
   return ", ".join(words)
 
 
