@@ -10,11 +10,12 @@ another code (docs/cluster.md).
 
 import json
 import os
-import socket
 import time
 
 import numpy as np
 import pytest
+
+import loopback
 import tensorflow as tf
 
 from tfmdl import training
@@ -161,21 +162,6 @@ TINY_ONLINE = [
     "--config.prequential.setting_bits=0.0"]
 
 
-def _free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("localhost", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
-def _tf_config(ports, index):
-  return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                     "task": {"type": "worker", "index": index}})
-
-
 def _finish(proc):
   try:
     out, err = proc.communicate(timeout=TIMEOUT_S)
@@ -190,14 +176,14 @@ def _finish(proc):
 def test_two_workers_give_the_one_worker_online_code(tmp_path, start_bin):
   """bin/prequential --learner=online as two workers of a
   MultiWorkerMirroredStrategy and as one process, all started at once."""
-  ports = _free_ports(2)
+  ports = loopback.free_ports(2)
   paths = {name: str(tmp_path / name) for name in ("one", "chief", "worker1")}
   began = time.perf_counter()
   procs = {name: start_bin(
       "prequential", [f"--workdir={paths[name]}"] + TINY_ONLINE +
       ([] if name == "one" else ["--config.strategy=multi_worker"]),
       env=None if name == "one" else {
-          "TF_CONFIG": _tf_config(ports, int(name == "worker1"))})
+          "TF_CONFIG": loopback.tf_config(ports, int(name == "worker1"))})
            for name in paths}
   outs = {name: _finish(proc) for name, proc in procs.items()}
   assert time.perf_counter() - began < TIMEOUT_S

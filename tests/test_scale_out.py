@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,8 @@ import types
 
 import ml_collections
 import pytest
+
+import loopback
 import tensorflow as tf
 
 from tfmdl.codes import prequential
@@ -61,21 +62,6 @@ def _finish(proc):
   return out, err
 
 
-def _free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("localhost", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
-def _tf_config(ports, index):
-  return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                     "task": {"type": "worker", "index": index}})
-
-
 def _record(workdir):
   with open(os.path.join(workdir, "results.json")) as f:
     return json.load(f)
@@ -98,7 +84,7 @@ def runs(tmp_path_factory, start_bin):
 
   paths = {name: str(root / name)
            for name in ("one", "shards", "killed", "chief", "worker1")}
-  ports = _free_ports(2)
+  ports = loopback.free_ports(2)
   began = time.perf_counter()
   procs = {
       "one": _start(paths["one"]),
@@ -109,9 +95,9 @@ def runs(tmp_path_factory, start_bin):
       "killed": _start(paths["killed"]),
       # Worker 1 gets a workdir of its own, to show that it writes nothing.
       "chief": _start(paths["chief"], "--config.strategy=multi_worker",
-                      env={"TF_CONFIG": _tf_config(ports, 0)}),
+                      env={"TF_CONFIG": loopback.tf_config(ports, 0)}),
       "worker1": _start(paths["worker1"], "--config.strategy=multi_worker",
-                        env={"TF_CONFIG": _tf_config(ports, 1)}),
+                        env={"TF_CONFIG": loopback.tf_config(ports, 1)}),
   }
   # SIGKILL once a block past block 1 is saved: in the middle of block 3.
   marker = os.path.join(paths["killed"], "blocks", "block_002.json")
