@@ -14,7 +14,8 @@ gives the relative difference of each to one replica's codelength, which
 the tests bound by 1e-4 on short runs, and, for scale, that of one replica
 with the learner's next seed (another code of the same setting). Every run
 pays no setting bits (``setting_bits=0``), so the codelengths compare as
-they are.
+they are, and runs uncompiled (``jit_compile=False``, which the ``mlp``
+recipes set: XLA runs on one replica).
 
 Wall times are the code's own, on this machine at its load: CPU replicas
 share the same cores, so they measure overhead, not speed-up.
@@ -75,7 +76,11 @@ def code(recipe: str, strategy, seed_offset: int = 0) -> dict:
   config = _recipe_config(recipe)
   training.make_deterministic(config.seed, config.deterministic)
   dataset = data.load("fashion_mnist")
-  learner = config_lib.instance(prequential.OnlineConfig, config, "online")
+  # XLA runs on one replica: every run here is uncompiled, so that the
+  # three compare the same setting.
+  learner = dataclasses.replace(
+      config_lib.instance(prequential.OnlineConfig, config, "online"),
+      jit_compile=False)
   options = config.model_options.to_dict()
   began = time.perf_counter()
   result = prequential.prequential_code(

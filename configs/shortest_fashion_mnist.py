@@ -1,8 +1,9 @@
 """Recipes for the shortest codes of Fashion-MNIST's 60,000 training labels.
 
-Each recipe is an online prequential code (:mod:`tfmdl.codes.prequential.online`),
-of one model or an online switch of several, whose settings were chosen on Fashion-MNIST's 10,000 *test* labels, which the code
-of the training labels never sends (``python benchmarks/online_settings.py``,
+Each recipe is an online prequential code
+(:mod:`tfmdl.codes.prequential.online`), of one model or an online switch
+of several, whose settings were chosen on Fashion-MNIST's 10,000 *test*
+labels, which the code of the training labels never sends (``python benchmarks/online_settings.py``,
 its runs in ``benchmarks/results/online_settings.jsonl``). Every setting
 run on the coded training labels, while the recipes were made and since, is
 in the run ledger (saved_results/ledger.jsonl, the earlier ones
@@ -11,10 +12,16 @@ of the settings its model was run with on these labels (tfmdl/ledger.py).
 
 Recipes (``python benchmarks/shortest_code.py`` prints bits against time):
 
-* ``mlp_fast``: MLP 256-256, minibatches of 64, 4 replay steps, Adam at
-  2e-3 with a cosine decay to a tenth over the stream;
-* ``mlp``: MLP 256-256, minibatches of 32, 8 replay steps, Adam at 1e-3
-  (the online learner's defaults);
+* ``mlp_fast``: MLP 256-256 (GELU, XLA-compiled steps, as ``mlp``),
+  minibatches of 64, 4 replay steps, Adam at 2e-3 with a cosine decay to a
+  tenth over the stream, EMA of decay 0.99 (``mlp_gelu_fast``, 7.196 kbits
+  against 7.350 with ReLU);
+* ``mlp``: MLP 256-256 with GELU activations, minibatches of 32, 8 replay
+  steps, Adam at 1e-3 with a cosine decay to a tenth, EMA of decay 0.998,
+  XLA-compiled steps (the MLP's online settings,
+  tfmdl/codes/prequential/online/defaults.py, which say how each was
+  chosen: the learning rate, schedule and EMA on the training labels,
+  paid through the ledger);
 * ``tinycnn``: the paper's small convnet, 8 replay steps, Adam at 2e-3 with
   the cosine decay, training on images shifted by up to a pixel (seeded: Bob
   replays the same shifts). The cosine decay came from exploratory runs;
@@ -39,7 +46,8 @@ in online_settings.jsonl, with their times):
 * ``tinycnn_ensemble_tta``: ``tinycnn_ensemble`` encoding each minibatch
   with the mean logits of every image and its four one-pixel shifts
   (``tinycnn_tta``: 5.332 kbits against ``tinycnn_cosine``'s 5.475;
-  ``tinycnn_ensemble_tta`` against ``tinycnn_ensemble``'s 4.967).
+  ``tinycnn_ensemble_tta``: 4.853 kbits against ``tinycnn_ensemble``'s
+  4.967).
 
 Common to all: no dropout (it lengthens online codes), uniform replay,
 encoding with the EMA weights, a temperature learned forward, and every
@@ -61,8 +69,7 @@ from tfmdl.experiments.prequential import default_config
 # recipes themselves).
 RECIPES = {
     "mlp_fast": ("online", "mlp", dict(batch_size=64, replay=4,
-                                       learning_rate=2e-3,
-                                       schedule="cosine")),
+                                       learning_rate=2e-3, ema_decay=0.99)),
     "mlp": ("online", "mlp", {}),
     "tinycnn": ("online", "tinycnn", {}),
     "tinycnn_ensemble": ("online", "tinycnn", dict(replay=12, ensemble=2)),

@@ -255,6 +255,29 @@ def test_bob_decodes_the_range_coded_labels_one_minibatch_at_a_time(
   assert bob.temperature == alice.temperature != 1.0
 
 
+def test_bob_replays_the_xla_compiled_gelu_learner_of_the_mlp_recipe(
+    digits):
+  """The ``mlp`` recipe compiles each step with XLA and uses GELU: Bob, one
+  minibatch per call, computes the log-probs Alice computed in one call."""
+  build = lambda seed: models.build("mlp", digits.input_shape, 10, seed=seed,
+                                    hidden_sizes=(32,), activation="gelu")
+  assert [layer.activation.__name__ for layer in build(0).layers[1:]] == [
+      "gelu", "linear"]
+  config = online.OnlineConfig(batch_size=16, replay=2, jit_compile=True,
+                               schedule="cosine", ema_decay=0.998)
+  x, y = digits.x_train[:160], digits.y_train[:160].astype(np.int64)
+  alice = online.OnlineLearner(build, x, 10, config)
+  encoded = alice.advance(y, alice.num_minibatches + 1)
+  bob = online.OnlineLearner(build, x, 10, config)
+  known = np.zeros_like(y)
+  replayed = []
+  for t in range(bob.num_minibatches):
+    replayed.append(bob.advance(known, 1))
+    known[t * 16:(t + 1) * 16] = y[t * 16:(t + 1) * 16]  # decoded
+  np.testing.assert_array_equal(np.concatenate(replayed), encoded)
+  assert np.all(np.isfinite(encoded))
+
+
 @pytest.mark.parametrize("cls, options, message", [
     (online.OnlineConfig, dict(batch_size=0), "batch_size must be >= 1"),
     (online.OnlineConfig, dict(replay=-1), "replay must be >= 0"),

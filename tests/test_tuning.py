@@ -422,7 +422,8 @@ def test_trial_configs_carry_the_hyperparameters():
   assert tuple(trial.variational.prior_stddevs) == (0.1,)
   assert trial.train.max_epochs == 1 and trial.train.learning_rate == 3e-3
   assert trial.model_options.to_dict() == {"hidden_sizes": (16,),
-                                           "dropout": 0.0}
+                                           "dropout": 0.0,
+                                           "activation": "relu"}
   lenet = tune.trial_config(config, space, {"model": "lenet",
                                             "learning_rate": 1e-2})
   assert lenet.model == "lenet" and lenet.model_options.to_dict() == {}

@@ -146,7 +146,8 @@ def instance(cls, config: ml_collections.ConfigDict, name: str):
 # alias -> (zoo model, builder options, augmented training). ``vgga``/``vggb``
 # are the 13-conv VGG without / with batch norm and data augmentation.
 PAPER_MODELS = {
-    "mlp": ("mlp", dict(hidden_sizes=(256, 256), dropout=0.5), False),
+    "mlp": ("mlp", dict(hidden_sizes=(256, 256), dropout=0.5,
+                        activation="relu"), False),
     "shallow": ("shallow", dict(width=5000), False),
     "tinycnn": ("tinycnn", dict(dropout=0.5), False),
     "lenet": ("lenet", {}, False),
@@ -169,6 +170,14 @@ def paper_config(dataset: str, model: str, sections: Mapping[str, type]
   return config
 
 
+# Model options added after runs were counted without them, with the value
+# those runs had: left out of a setting at that value, so that such a run
+# keeps the setting it was counted under (like the config fields marked
+# LEFT_OUT_AT_DEFAULT).
+MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT = {"activation": "relu"}
+_NONE = object()
+
+
 def ledger_setting(config: ml_collections.ConfigDict, code: str) -> dict:
   """The setting a run of ``code`` with ``config`` is counted under in the
   run ledger (:func:`tfmdl.ledger.setting_of`): the zoo model's options and
@@ -178,7 +187,10 @@ def ledger_setting(config: ml_collections.ConfigDict, code: str) -> dict:
   from tfmdl.codes import registry  # pylint: disable=g-import-not-at-top
   classes = registry.get(code).section_classes()
   nested = {name for cls in classes.values() for name in _nested(cls)}
-  return {"model": config.model_options.to_dict(),
+  options = {
+      key: value for key, value in config.model_options.to_dict().items()
+      if MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT.get(key, _NONE) != value}
+  return {"model": options,
           **{name: ledger.changing_fields(instance(cls, config, name))
              for name, cls in classes.items() if name not in nested}}
 

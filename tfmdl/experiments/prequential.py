@@ -102,10 +102,19 @@ def with_learner(config: ml_collections.ConfigDict,
       "online", "shortest"):
     defaults = online_defaults.for_model(config.model)
     if learner == "online":
-      config.model_options.update(dict(defaults.model_options))
+      config.model_options = _with_options(config.model_options,
+                                           defaults.model_options)
     config.online = config_lib.section_of(defaults.online)
   config.learner = learner
   return config
+
+
+def _with_options(options: ml_collections.ConfigDict,
+                  changes) -> ml_collections.ConfigDict:
+  """``options`` with ``changes`` replacing or adding options (a config's
+  options are locked to the paper's names; an online learner may add one,
+  e.g. the MLP's ``activation``)."""
+  return ml_collections.ConfigDict({**options.to_dict(), **dict(changes)})
 
 
 def shortest_members(config: ml_collections.ConfigDict) -> tuple:
@@ -115,8 +124,9 @@ def shortest_members(config: ml_collections.ConfigDict) -> tuple:
   block = config.copy_and_resolve_references()
   block.learner = "block"
   online = config.copy_and_resolve_references()
-  online.model_options.update(dict(
-      online_defaults.for_model(config.model).model_options))
+  online.model_options = _with_options(
+      online.model_options,
+      online_defaults.for_model(config.model).model_options)
   online.learner = "online"
   return block, online
 

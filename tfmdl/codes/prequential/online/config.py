@@ -18,7 +18,8 @@ class OnlineConfig:
 
   The protocol's constants (blocks, uniform fallback, seed) are those of
   :class:`tfmdl.codes.prequential.PrequentialConfig`. The defaults here are
-  the ``mlp`` recipe of configs/shortest_fashion_mnist.py.
+  the general settings, for any model (those of round 2's ReLU MLP); each
+  zoo model's online settings are in :mod:`~.defaults`.
 
   Several replicas (a ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``
   given to the learner; docs/cluster.md) change no setting here: each
