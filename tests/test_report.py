@@ -789,6 +789,14 @@ def test_recipe_settings_name_the_switch_and_test_time_shifts():
   assert pages._settings(online) == (
       "minibatches of 32, 12 replay steps, cosine decay, ensemble of 2, "
       "shifts of 1 px, test-time shifts of 1 px")
+  mlp = {"learner": "online", "config": {
+      "model_options": {"activation": "gelu"},
+      "online": {"batch_size": 32, "replay": 8, "schedule": "cosine",
+                 "jit_compile": True}}}
+  assert pages._settings(mlp) == (
+      "GELU, minibatches of 32, 8 replay steps, cosine decay, XLA")
+  mlp["config"]["model_options"]["activation"] = "relu"
+  assert pages._settings(mlp).startswith("minibatches of 32")
 
 
 def test_figures_section_links_the_planned_figures(results_dir, tmp_path):

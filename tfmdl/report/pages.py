@@ -142,8 +142,9 @@ def _table(layout):
 
 
 def _settings(record: dict) -> str:
-  """An online run's settings in words: minibatches, replay, schedule,
-  ensemble, augmentation; for the online switch, its mixture."""
+  """An online run's settings in words: activation (other than ReLU),
+  minibatches, replay, schedule, ensemble, augmentation, XLA; for the
+  online switch, its mixture."""
   if record.get("learner") == "switch":
     switch = record["config"]["switch"]
     return (f"online switch ({switch['mixture'].replace('_', ' ')}"
@@ -152,8 +153,10 @@ def _settings(record: dict) -> str:
   if record.get("learner") != "online":
     return "block learner"
   online = record["config"]["online"]
-  words = [f"minibatches of {online['batch_size']}",
-           f"{online['replay']} replay steps"]
+  activation = record["config"].get("model_options", {}).get("activation")
+  words = ([f"{activation.upper()}"] if activation not in (None, "relu")
+           else []) + [f"minibatches of {online['batch_size']}",
+                       f"{online['replay']} replay steps"]
   if online.get("schedule") == "cosine":
     words.append("cosine decay")
   if online.get("ensemble", 1) > 1:
@@ -162,6 +165,8 @@ def _settings(record: dict) -> str:
     words.append(f"shifts of {online['shift_pixels']} px")
   if online.get("tta_shifts"):
     words.append(f"test-time shifts of {online['tta_shifts']} px")
+  if online.get("jit_compile"):
+    words.append("XLA")
   return ", ".join(words)
 
 
