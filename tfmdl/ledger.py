@@ -83,6 +83,21 @@ def changing_fields(config) -> dict:
   return fields
 
 
+# Zoo-model options added after runs were counted without them, with the
+# value those runs had: left out of a setting at that value, so that such a
+# run keeps the setting it was counted under (as LEFT_OUT_AT_DEFAULT does for
+# config fields).
+MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT = {"activation": "relu"}
+
+
+def model_setting(options: Mapping) -> dict:
+  """A zoo model's builder options as a setting: all of them but those of
+  :data:`MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT` at that value."""
+  return {key: value for key, value in options.items()
+          if not (key in MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT and
+                  MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT[key] == value)}
+
+
 def _jsonable(obj):
   if isinstance(obj, (np.integer,)):
     return int(obj)

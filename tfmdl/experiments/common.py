@@ -56,7 +56,8 @@ def zoo_model_fn(model: str, options: dict, dataset: data.Dataset,
   with memory.weights_within(copies, what=f"model {name or model!r}"):
     return adapter.as_model_fn(build, dataset.num_classes,
                                example=dataset.train.inputs(0, 8),
-                               name=name or model, description=options)
+                               name=name or model,
+                               description=ledger.model_setting(options))
 
 
 def _flat(prefix: str, values: dict) -> dict:

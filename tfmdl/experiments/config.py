@@ -170,14 +170,6 @@ def paper_config(dataset: str, model: str, sections: Mapping[str, type]
   return config
 
 
-# Model options added after runs were counted without them, with the value
-# those runs had: left out of a setting at that value, so that such a run
-# keeps the setting it was counted under (like the config fields marked
-# LEFT_OUT_AT_DEFAULT).
-MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT = {"activation": "relu"}
-_NONE = object()
-
-
 def ledger_setting(config: ml_collections.ConfigDict, code: str) -> dict:
   """The setting a run of ``code`` with ``config`` is counted under in the
   run ledger (:func:`tfmdl.ledger.setting_of`): the zoo model's options and
@@ -187,10 +179,7 @@ def ledger_setting(config: ml_collections.ConfigDict, code: str) -> dict:
   from tfmdl.codes import registry  # pylint: disable=g-import-not-at-top
   classes = registry.get(code).section_classes()
   nested = {name for cls in classes.values() for name in _nested(cls)}
-  options = {
-      key: value for key, value in config.model_options.to_dict().items()
-      if MODEL_OPTIONS_LEFT_OUT_AT_DEFAULT.get(key, _NONE) != value}
-  return {"model": options,
+  return {"model": ledger.model_setting(config.model_options.to_dict()),
           **{name: ledger.changing_fields(instance(cls, config, name))
              for name, cls in classes.items() if name not in nested}}
 
